@@ -1,0 +1,228 @@
+"""Answer from numbered evidence; keep only citations that point at real evidence."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from localrag.llm import LlamaModel, image_url
+from localrag.retrieve import Hit, Retriever, SearchResponse
+from localrag.retrieve.keyword import STOP_WORDS as _STOP
+
+REFUSAL = "Not found in the documents."
+# Calibrated on the sample manual with all-MiniLM-L6-v2: on-topic questions score 0.42-0.75,
+# off-topic ones 0.02-0.22 (scripts/calibrate_refusal.py prints the table).
+MIN_TEXT_SIMILARITY = 0.30
+
+SYSTEM = (
+    "You answer questions about a product manual using ONLY the numbered evidence. "
+    "Cite the evidence you use with its number in square brackets, like [1]. "
+    "If the evidence does not contain the answer, reply exactly: " + REFUSAL
+)
+MIN_SUPPORT = 0.75  # share of a sentence's content words that must occur in the evidence
+
+
+@dataclass
+class Answer:
+    """The answer text, its checked citations, and the evidence it drew on."""
+
+    answer: str
+    citations: list[dict[str, Any]]
+    refused: bool
+    hits: list[Hit] = field(default_factory=list)
+    mode: str = "generated"  # generated | extractive | refused
+
+    def as_json(self) -> dict[str, Any]:
+        """The stable `ask --json` document."""
+        return {
+            "answer": self.answer,
+            "citations": self.citations,
+            "refused": self.refused,
+            "mode": self.mode,
+            "hits": [h.as_json() for h in self.hits],
+        }
+
+
+def label(hit: Hit) -> str:
+    """How evidence is named to the model and the user."""
+    where = f"{hit.source}, page {hit.page}"
+    if hit.figure is not None:
+        where += f", {hit.caption}" if hit.caption else f", figure #{hit.figure}"
+    return where
+
+
+def focus(text: str, question: str, max_chars: int) -> str:
+    """Keep the sentences that share most words with the question, in their original order."""
+    text = " ".join(text.split())
+    if len(text) <= max_chars or not question:
+        return text[:max_chars]
+    q = set(_words(question))
+    sents = re.split(r"(?<=[.;:!?])\s+", text)
+    ranked = sorted(range(len(sents)), key=lambda i: -len(q & set(_words(sents[i]))))
+    keep: set[int] = set()
+    size = 0
+    for i in ranked:
+        if size + len(sents[i]) > max_chars and keep:
+            break
+        keep.add(i)
+        size += len(sents[i]) + 1
+    return " ".join(sents[i] for i in sorted(keep))[:max_chars]
+
+
+def evidence_block(hits: list[Hit], max_chars: int, question: str = "") -> str:
+    """Numbered evidence, each focused on the question and trimmed to max_chars."""
+    parts = []
+    for n, h in enumerate(hits, start=1):
+        parts.append(f"[{n}] ({label(h)}) {focus(h.text, question, max_chars)}")
+    return "\n".join(parts)
+
+
+def cited_numbers(text: str, n_evidence: int) -> list[int]:
+    """Citation numbers in order of first use, only those that exist."""
+    seen: list[int] = []
+    for m in re.finditer(r"\[([\d,\s]+)\]", text):
+        for raw in m.group(1).split(","):
+            tok = raw.strip()
+            if tok.isdigit() and 1 <= int(tok) <= n_evidence and int(tok) not in seen:
+                seen.append(int(tok))
+    return seen
+
+
+def strip_bad_citations(text: str, n_evidence: int) -> str:
+    """Remove citation markers that point at no evidence (small models invent them)."""
+
+    def fix(m: re.Match[str]) -> str:
+        keep = [t.strip() for t in m.group(1).split(",") if t.strip().isdigit() and 1 <= int(t) <= n_evidence]
+        return f"[{', '.join(keep)}]" if keep else ""
+
+    return re.sub(r"\[([\d,\s]+)\]", fix, text).strip()
+
+
+def supported_sentences(text: str, evidence: str) -> str:
+    """Drop sentences whose content words mostly do not occur in the evidence."""
+    vocab = set(_words(evidence))
+    kept: list[str] = []
+    for sent in re.split(r"(?<=[.!?])\s+|\n+", text):
+        words = _words(re.sub(r"\[[\d,\s]+\]", " ", sent))
+        if not words or sent.strip() in kept:
+            continue
+        if len(words) >= 8 and len(set(words)) < 0.5 * len(words):
+            continue  # degenerate repetition, a failure mode of small models
+        if sum(w in vocab for w in words) / len(words) >= MIN_SUPPORT:
+            kept.append(sent.strip())
+    return " ".join(kept)
+
+
+def _words(text: str) -> list[str]:
+    """Content words and numbers, with '2A' split as '2', 'a' so units match either spelling."""
+    return [w for w in re.findall(r"[a-z]+|[0-9]+", text.lower()) if w not in _STOP]
+
+
+class Answerer:
+    """Retrieve, decide whether the evidence supports an answer, then generate."""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        generator: LlamaModel,
+        n_evidence: int = 4,
+        n_images: int = 2,
+        evidence_chars: int = 300,
+    ) -> None:
+        """n_images figures go to a VLM generator as pixels."""
+        self.retriever = retriever
+        self.generator = generator
+        self.n_evidence = n_evidence
+        self.n_images = n_images
+        self.evidence_chars = evidence_chars
+
+    def supported(self, resp: SearchResponse) -> bool:
+        """Calibrated refusal: a verified visual match, or text similar enough."""
+        if not resp.hits:
+            return False
+        return resp.visual_match or resp.best_text_similarity >= MIN_TEXT_SIMILARITY
+
+    def ask(self, question: str = "", image: Image.Image | None = None) -> Answer:
+        """Answer a question (text, photo, or both) with citations."""
+        resp = self.retriever.search(question, image, k=max(self.n_evidence, 5))
+        hits = resp.hits[: self.n_evidence]
+        if not self.supported(resp):
+            return self._refuse(resp)
+        q = question.strip() or "What is shown in this picture, and what does the manual say about it?"
+        if image is not None and resp.visual_match:
+            m = next(h for h in hits if h.match) if any(h.match for h in hits) else None
+            if m is not None:
+                q += f" (The photo matches {label(m)}.)"
+        evidence = evidence_block(hits, self.evidence_chars, q)
+        user = f"Question: {q}\n\nEvidence:\n{evidence}\n\nQuestion: {q}\nAnswer briefly, with citations:"
+        content: Any = user
+        if self.generator.is_vision:
+            parts: list[dict[str, Any]] = []
+            if image is not None:
+                parts.append({"type": "text", "text": "The user's photo:"})
+                parts.append({"type": "image_url", "image_url": {"url": image_url(image)}})
+            for n, h in enumerate(hits, start=1):
+                if (
+                    h.figure is not None
+                    and h.image
+                    and len([p for p in parts if p["type"] == "image_url"])
+                    < self.n_images + (image is not None)
+                ):
+                    parts.append({"type": "text", "text": f"Evidence [{n}] figure:"})
+                    with Image.open(h.image) as im:
+                        parts.append({"type": "image_url", "image_url": {"url": image_url(im)}})
+            parts.append({"type": "text", "text": user})
+            content = parts
+        raw = self.generator.chat(
+            [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
+        )
+        text = strip_bad_citations(raw, len(hits))
+        if text.lower().startswith(REFUSAL.lower().rstrip(".")):
+            return self._refuse(resp)
+        support = " ".join([question, *(h.text for h in hits), *(h.caption for h in hits)])
+        text = supported_sentences(text.replace(REFUSAL, " "), support)
+        if not text:
+            return self._extractive(q, hits, resp)
+        nums = cited_numbers(text, len(hits))
+        if not nums:
+            # small models often drop the markers; the answer was still written from [1]
+            nums = [1]
+            text = f"{text} [1]"
+        return Answer(text, _citations(hits, nums), False, resp.hits)
+
+    @staticmethod
+    def _refuse(resp: SearchResponse) -> Answer:
+        return Answer(REFUSAL, [], True, resp.hits, mode="refused")
+
+    def _extractive(self, question: str, hits: list[Hit], resp: SearchResponse) -> Answer:
+        """The generator's words were not supported: quote the manual instead of inventing."""
+        quotes = []
+        for n, h in enumerate(hits[:2], start=1):
+            quote = focus(h.text, question, 220 if n == 1 else 160)
+            if quote:
+                quotes.append(f"{quote} [{n}]")
+        if not quotes:
+            return self._refuse(resp)
+        text = "The manual says: " + " ".join(quotes)
+        return Answer(
+            text,
+            _citations(hits, cited_numbers(text, len(hits))),
+            False,
+            resp.hits,
+            mode="extractive",
+        )
+
+
+def _citations(hits: list[Hit], nums: list[int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "n": n,
+            "source": hits[n - 1].source,
+            "page": hits[n - 1].page,
+            "figure": hits[n - 1].figure,
+        }
+        for n in nums
+    ]

@@ -1,0 +1,87 @@
+"""The `localrag` command: a click group; errors become one line and an exit code here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from localrag import __version__
+from localrag.config import Settings, default_threads
+from localrag.errors import LocalragError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="localrag")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    envvar="LOCALRAG_HOME",
+    help="Where the index lives. Default: $LOCALRAG_HOME or ~/.local/share/localrag.",
+)
+@click.option(
+    "--profile",
+    default="default",
+    envvar="LOCALRAG_PROFILE",
+    show_default=True,
+    help="Model profile from models.yaml (default: the small embedded models).",
+)
+@click.option(
+    "--models",
+    "models_path",
+    type=click.Path(path_type=Path),
+    envvar="LOCALRAG_MODELS",
+    help="Path to models.yaml (default: the one shipped with localrag).",
+)
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help=f"CPU threads for llama.cpp, OCR and embedding (default here: {default_threads()}).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show model loading logs.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    data_dir: Path | None,
+    profile: str,
+    models_path: Path | None,
+    threads: int | None,
+    verbose: bool,
+) -> None:
+    """Local, offline RAG over product manuals: text, figures and photos, with citations.
+
+    \b
+    Typical use:
+      localrag index manuals/            # sync the index with a folder
+      localrag ask "How do I replace the filter?"
+      localrag ask --image photo.jpg "What is this part?"
+      localrag search --image photo.jpg --json
+    """
+    settings = Settings(profile=profile, registry_path=models_path)
+    if data_dir is not None:
+        settings.data_dir = data_dir
+    if threads:
+        settings.n_threads = threads
+    ctx.obj = {"settings": settings, "verbose": verbose}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    from localrag.cli import commands  # noqa: F401  (registers the subcommands)
+
+    try:
+        cli.main(args=argv, prog_name="localrag", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except LocalragError as exc:
+        click.echo(f"localrag: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,35 @@
+"""`localrag doctor`: what this machine can run, and what is offloaded."""
+
+from __future__ import annotations
+
+import click
+
+from localrag.cli import cli
+from localrag.cli.common import echo_json, settings_of
+from localrag.doctor import report
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool) -> None:
+    """Report the llama.cpp backend, GPU, and each configured model's readiness."""
+    rep = report(settings_of(ctx))
+    if as_json:
+        echo_json(rep)
+        return
+    b = rep["backend"]
+    click.echo(f"llama-cpp-python {b['version']}  GPU offload supported: {b['gpu_offload']}")
+    click.echo(f"threads: {rep['threads']}  data dir: {rep['data_dir']}")
+    gpu = rep["gpu"]
+    if gpu:
+        for g in gpu:
+            click.echo(
+                f"GPU {g['index']}: {g['name']}  {g['memory_total_mib']} MiB "
+                f"(free {g['memory_free_mib']} MiB)  driver {g['driver']}  CUDA {g['cuda']}"
+            )
+    else:
+        click.echo("GPU: none found (nvidia-smi absent or no device); everything runs on the CPU")
+    click.echo(f"profile {rep['profile']}:")
+    for m in rep["models"]:
+        click.echo(f"  {m['role']:<15} {m['id']:<24} {m['status']:<9} {m['offload']}")

@@ -1,0 +1,64 @@
+"""`localrag search` and `localrag ask`."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import click
+
+from localrag.answer import Answerer
+from localrag.answer.answerer import label
+from localrag.cli import cli
+from localrag.cli.common import components_of, echo_json, load_query_image, settings_of
+from localrag.retrieve import Retriever
+
+_image_opt = click.option(
+    "--image",
+    "image_path",
+    type=click.Path(path_type=Path),
+    help="A photo or screenshot to search by (a part, a diagram).",
+)
+
+
+@cli.command()
+@click.argument("query", required=False, default="")
+@_image_opt
+@click.option("-k", "k", default=5, show_default=True, help="Number of hits.")
+@click.option("--json", "as_json", is_flag=True, help="Print hits as JSON (stable contract).")
+@click.pass_context
+def search(ctx: click.Context, query: str, image_path: Path | None, k: int, as_json: bool) -> None:
+    """Find passages and figures for QUERY and/or --image, without generating."""
+    retriever = Retriever(settings_of(ctx), components_of(ctx))
+    resp = retriever.search(query, load_query_image(image_path), k=k)
+    if as_json:
+        echo_json(resp.as_json())
+        return
+    if not resp.hits:
+        click.echo("no hits (is anything indexed? run `localrag index PATH`)")
+    for h in resp.hits:
+        tag = "figure" if h.figure is not None else "text"
+        extra = f"  [verified: {h.match['inliers']} inliers]" if h.match else ""
+        click.echo(f"{h.rank}. [{tag}] {label(h)}  score={h.score:.4f}{extra}")
+        click.echo(textwrap.indent(textwrap.shorten(h.text, 300), "   "))
+
+
+@cli.command()
+@click.argument("question", required=False, default="")
+@_image_opt
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (stable contract).")
+@click.pass_context
+def ask(ctx: click.Context, question: str, image_path: Path | None, as_json: bool) -> None:
+    """Answer QUESTION (and/or --image) from the indexed manuals, with citations."""
+    c = components_of(ctx)
+    answerer = Answerer(Retriever(settings_of(ctx), c), c.generator)
+    ans = answerer.ask(question, load_query_image(image_path))
+    if as_json:
+        echo_json(ans.as_json())
+        return
+    click.echo(ans.answer)
+    if ans.citations:
+        click.echo("\nSources:")
+        for cite in ans.citations:
+            hit = ans.hits[cite["n"] - 1]
+            click.echo(f"  [{cite['n']}] {label(hit)}")

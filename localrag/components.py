@@ -1,0 +1,84 @@
+"""Factory: builds each stage's backend from the profile, lazily and once."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from localrag.config import Settings
+from localrag.describe.base import Describer
+from localrag.describe.ocr import OcrDescriber, OcrEngine
+from localrag.embed.base import ImageEmbedder, TextEmbedder
+from localrag.embed.descriptor import EdgeDescriptorEmbedder
+from localrag.embed.sbert import SentenceTransformerEmbedder
+from localrag.errors import ConfigError
+from localrag.llm import LlamaModel
+from localrag.registry import ModelSpec
+
+
+class Components:
+    """The models of one profile; each is built on first access."""
+
+    def __init__(self, settings: Settings, verbose: bool = False) -> None:
+        """Nothing is loaded here."""
+        self.settings = settings
+        self.verbose = verbose
+
+    def spec(self, role: str) -> ModelSpec | None:
+        """The profile's model for a role."""
+        return self.settings.registry.for_role(self.settings.profile, role)
+
+    def _required(self, role: str) -> ModelSpec:
+        spec = self.spec(role)
+        if spec is None:
+            raise ConfigError(f"profile {self.settings.profile!r} has no {role}")
+        return spec
+
+    def fingerprints(self) -> dict[str, str]:
+        """Role -> model fingerprint, for the store's which-model-built-this check."""
+        return {role: self._required(role).fingerprint for role in ("text_embedder", "image_embedder")}
+
+    @cached_property
+    def text_embedder(self) -> TextEmbedder:
+        """Sentence-transformers text model."""
+        return SentenceTransformerEmbedder(self._required("text_embedder"), self.settings.n_threads)
+
+    @cached_property
+    def image_embedder(self) -> ImageEmbedder:
+        """Builtin descriptor, or a CLIP model through sentence-transformers."""
+        spec = self._required("image_embedder")
+        if spec.source.builtin == "edge-descriptor-v1":
+            return EdgeDescriptorEmbedder(spec.fingerprint)
+        if spec.source.builtin:
+            raise ConfigError(f"model {spec.id!r}: unknown builtin {spec.source.builtin!r}")
+        return SentenceTransformerEmbedder(spec, self.settings.n_threads)
+
+    @cached_property
+    def ocr(self) -> OcrEngine | None:
+        """RapidOCR, when the profile has an OCR model."""
+        spec = self.spec("ocr")
+        return OcrEngine(spec, self.settings.n_threads) if spec else None
+
+    @cached_property
+    def vlm(self) -> LlamaModel | None:
+        """The describer VLM, when one is configured."""
+        spec = self.spec("describer")
+        return LlamaModel(spec, self.settings.n_threads, self.verbose) if spec else None
+
+    @cached_property
+    def describer(self) -> Describer:
+        """VLM describer when configured, else OCR + caption + context."""
+        if self.vlm is not None:
+            from localrag.describe.vlm import VlmDescriber
+
+            return VlmDescriber(self.vlm, self.ocr)
+        if self.ocr is None:
+            raise ConfigError(f"profile {self.settings.profile!r} needs an ocr or describer model")
+        return OcrDescriber(self.ocr)
+
+    @cached_property
+    def generator(self) -> LlamaModel:
+        """The answering model; shares the loaded VLM when it is the same model."""
+        spec = self._required("generator")
+        if self.vlm is not None and self.vlm.spec.id == spec.id:
+            return self.vlm
+        return LlamaModel(spec, self.settings.n_threads, self.verbose)

@@ -1,0 +1,42 @@
+"""The embed stage: text and images become vectors; each embedder names itself for the store."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+
+class TextEmbedder(Protocol):
+    """Embeds text into unit vectors."""
+
+    fingerprint: str
+    dim: int
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Return an (n, dim) float32 array of L2-normalised vectors."""
+        ...
+
+
+class ImageEmbedder(Protocol):
+    """Embeds images (and, for CLIP-style models, text) into one space."""
+
+    fingerprint: str
+    dim: int
+    supports_text: bool
+
+    def embed_images(self, images: list[Image.Image]) -> np.ndarray:
+        """Return an (n, dim) float32 array of L2-normalised vectors."""
+        ...
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Text in the image space (CLIP only)."""
+        ...
+
+
+def l2norm(x: np.ndarray) -> np.ndarray:
+    """Row-normalise, leaving zero rows at zero."""
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(n, 1e-12)

@@ -1,0 +1,43 @@
+"""One error hierarchy; only the CLI (and a server) translate these into user output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LocalragError(Exception):
+    """Base of every error localrag raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(LocalragError):
+    """The configuration or the model registry is wrong."""
+
+    exit_code = 2
+
+
+class ModelError(LocalragError):
+    """A model file is missing, tampered with, or cannot be loaded."""
+
+    exit_code = 3
+
+
+class IngestError(LocalragError):
+    """One input file cannot be read; names the file and the reason."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        """Keep the path and reason separately so summaries can list them."""
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class StoreError(LocalragError):
+    """The index cannot be used as asked (e.g. built by another model)."""
+
+    exit_code = 4
+
+
+class ModelMismatchError(StoreError):
+    """The index was built by a different model than the one configured."""

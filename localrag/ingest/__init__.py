@@ -1,0 +1,95 @@
+"""Ingest: turn a source file into chunks and figures. One entry point, one parser per type."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from localrag.errors import IngestError
+from localrag.ingest.base import Chunk, Figure, ParsedDocument, content_id
+from localrag.ingest.images import open_image, parse_image
+from localrag.ingest.pdf import parse_pdf
+from localrag.ingest.text import parse_text
+
+Parser = Callable[[Path, str], ParsedDocument]
+
+PARSERS: dict[str, Parser] = {
+    ".pdf": parse_pdf,
+    ".txt": parse_text,
+    ".md": parse_text,
+    ".markdown": parse_text,
+    **{ext: parse_image for ext in (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")},
+}
+
+__all__ = [
+    "PARSERS",
+    "Chunk",
+    "Figure",
+    "ParsedDocument",
+    "content_id",
+    "discover",
+    "file_sha256",
+    "open_image",
+    "parse_file",
+]
+
+
+def file_sha256(path: Path) -> str:
+    """Hash a source file; raises IngestError for unreadable or empty files."""
+    try:
+        if path.stat().st_size == 0:
+            raise IngestError(path, "empty file")
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+    except PermissionError as exc:
+        raise IngestError(path, "permission denied (file is not readable)") from exc
+    except IsADirectoryError as exc:
+        raise IngestError(path, "is a directory") from exc
+    except OSError as exc:
+        raise IngestError(path, f"cannot read ({exc.strerror or exc})") from exc
+    return h.hexdigest()
+
+
+def parse_file(path: Path, file_sha: str) -> ParsedDocument:
+    """Dispatch on the suffix; every failure comes out as IngestError naming the file."""
+    parser = PARSERS.get(path.suffix.lower())
+    if parser is None:
+        raise IngestError(path, f"unsupported file type {path.suffix or '(none)'}")
+    try:
+        return parser(path, file_sha)
+    except IngestError:
+        raise
+    except MemoryError as exc:
+        raise IngestError(path, "out of memory while parsing") from exc
+    except Exception as exc:  # a parser bug on one file must not stop the batch
+        raise IngestError(path, f"{type(exc).__name__}: {exc}") from exc
+
+
+def discover(paths: Iterable[Path], on_error: Callable[[IngestError], None]) -> Iterator[Path]:
+    """Expand folders into supported files; report symlink loops and missing paths."""
+    for root in paths:
+        if root.is_symlink() or not root.exists():
+            try:
+                root.resolve(strict=True)
+            except RuntimeError:
+                on_error(IngestError(root, "symlink loop"))
+                continue
+            except OSError as exc:
+                reason = "symlink loop" if exc.errno == 40 else "no such file or directory"
+                on_error(IngestError(root, reason))
+                continue
+        if root.is_dir():
+            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+                dirnames.sort()
+                for name in sorted(filenames):
+                    p = Path(dirpath) / name
+                    if p.suffix.lower() in PARSERS or p.is_symlink():
+                        yield from discover([p], on_error)
+        elif root.suffix.lower() in PARSERS:
+            yield root
+        else:
+            on_error(IngestError(root, f"unsupported file type {root.suffix or '(none)'}"))

@@ -1,0 +1,277 @@
+"""PDF ingest with pypdfium2: page text, embedded rasters, vector-drawn figures, page renders."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from PIL import Image
+
+from localrag.errors import IngestError
+from localrag.ingest.base import Figure, ParsedDocument
+from localrag.ingest.chunking import chunk_page, normalize
+
+Box = tuple[float, float, float, float]  # left, bottom, right, top in PDF points
+
+CAPTION_RE = re.compile(r"^\s*(fig\.?|figure|abb\.?|diagram|illustration)\s*\d+", re.I)
+RENDER_SCALE = 2.0  # 144 dpi: labels stay legible for OCR and VLMs
+PAGE_SCALE = 1.0
+MIN_FIG_PT = 40.0  # figures smaller than this (points) are icons or rules
+MIN_PATHS = 3
+GAP_PT = 14.0  # drawing objects closer than this belong to the same figure
+
+
+@dataclass(frozen=True)
+class TextSpan:
+    """A line-ish run of text with its box."""
+
+    box: Box
+    text: str
+
+
+def _open(path: Path) -> pdfium.PdfDocument:
+    try:
+        return pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        msg = str(exc).lower()
+        if "password" in msg or "security" in msg:
+            raise IngestError(path, "encrypted PDF: a password is required") from exc
+        raise IngestError(path, f"not a readable PDF ({exc})") from exc
+
+
+def _spans(textpage: pdfium.PdfTextPage) -> list[TextSpan]:
+    out = []
+    for i in range(textpage.count_rects()):
+        box = textpage.get_rect(i)
+        text = textpage.get_text_bounded(*box).strip()
+        if text:
+            out.append(TextSpan(box, text))
+    return out
+
+
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def cluster_boxes(boxes: list[Box], gap: float) -> list[list[int]]:
+    """Group boxes whose gap-expanded extents touch, transitively; returns index groups."""
+    if not boxes:
+        return []
+    arr = np.asarray(boxes, dtype=np.float64)
+    groups = [[i] for i in range(len(boxes))]
+    ext = arr.copy()
+    while True:
+        e = ext
+        touch = (
+            (e[:, None, 0] - gap <= e[None, :, 2])
+            & (e[None, :, 0] - gap <= e[:, None, 2])
+            & (e[:, None, 1] - gap <= e[None, :, 3])
+            & (e[None, :, 1] - gap <= e[:, None, 3])
+        )
+        seen = np.zeros(len(e), bool)
+        new_groups: list[list[int]] = []
+        new_ext: list[Box] = []
+        for start in range(len(e)):
+            if seen[start]:
+                continue
+            stack, comp = [start], []
+            seen[start] = True
+            while stack:
+                k = stack.pop()
+                comp.append(k)
+                for j in np.flatnonzero(touch[k] & ~seen):
+                    seen[j] = True
+                    stack.append(int(j))
+            members = [m for c in comp for m in groups[c]]
+            box = tuple(e[comp[0]])
+            for c in comp[1:]:
+                box = _union(box, tuple(e[c]))
+            new_groups.append(members)
+            new_ext.append(box)  # type: ignore[arg-type]
+        if len(new_groups) == len(groups):
+            return new_groups
+        groups, ext = new_groups, np.asarray(new_ext)
+
+
+def _is_table(path_boxes: list[Box], box: Box) -> bool:
+    """Ruled tables are only full-width/full-height lines; diagrams are not."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    for b in path_boxes:
+        bw, bh = b[2] - b[0], b[3] - b[1]
+        if bh < 1.5 and bw >= 0.85 * w:
+            continue
+        if bw < 1.5 and bh >= 0.85 * h:
+            continue
+        return False
+    return True
+
+
+def vector_regions(path_boxes: list[Box], spans: list[TextSpan], page_box: Box) -> list[Box]:
+    """Find figure regions where drawing objects cluster, grown to take in their labels."""
+    pw, ph = page_box[2] - page_box[0], page_box[3] - page_box[1]
+    boxes = [
+        b
+        for b in path_boxes
+        if (b[2] - b[0]) * (b[3] - b[1]) < 0.6 * pw * ph  # page frames and backgrounds
+    ]
+    regions = []
+    for group in cluster_boxes(boxes, GAP_PT):
+        members = [boxes[i] for i in group]
+        box = members[0]
+        for m in members[1:]:
+            box = _union(box, m)
+        if len(members) < MIN_PATHS:
+            continue
+        if box[2] - box[0] < MIN_FIG_PT and box[3] - box[1] < MIN_FIG_PT:
+            continue
+        if _is_table(members, box):
+            continue
+        regions.append(box)
+    grown = []
+    for region in regions:
+        box = region
+        for s in spans:
+            near = (
+                s.box[0] - GAP_PT <= box[2]
+                and box[0] - GAP_PT <= s.box[2]
+                and s.box[1] - GAP_PT / 2 <= box[3]
+                and box[1] - GAP_PT / 2 <= s.box[3]
+            )
+            if near and (s.box[2] - s.box[0]) < 0.6 * pw and not CAPTION_RE.match(s.text):
+                box = _union(box, s.box)
+        grown.append(box)
+    return grown
+
+
+def find_caption(box: Box, spans: list[TextSpan], page_height: float) -> str:
+    """The nearest 'Figure N ...' line below (or above) the figure, if within reach."""
+    best, best_d = "", page_height * 0.12
+    for s in spans:
+        if not CAPTION_RE.match(s.text):
+            continue
+        if s.box[2] < box[0] or s.box[0] > box[2]:
+            continue
+        d = box[1] - s.box[3] if s.box[3] <= box[1] + 2 else s.box[1] - box[3]
+        if -2 <= d < best_d:
+            best, best_d = s.text, d
+    return best
+
+
+def context_text(box: Box, spans: list[TextSpan], limit: int = 400) -> str:
+    """Text just above the figure: the paragraph that introduces it."""
+    above = [s for s in spans if s.box[1] >= box[3] - 1 and s.box[1] - box[3] < 80]
+    above.sort(key=lambda s: -s.box[1])
+    return normalize(" ".join(s.text for s in reversed(above[:6])))[-limit:]
+
+
+def _render_crop(page: pdfium.PdfPage, box: Box, margin: float = 4.0) -> Image.Image:
+    pw, ph = page.get_size()
+    left, bottom = max(0.0, box[0] - margin), max(0.0, box[1] - margin)
+    right, top = min(pw, box[2] + margin), min(ph, box[3] + margin)
+    crop = (left, bottom, pw - right, ph - top)
+    return page.render(scale=RENDER_SCALE, crop=crop).to_pil().convert("RGB")
+
+
+def _raster(obj: pdfium.PdfObject, path: Path, page_no: int, warnings: list[str]) -> Image.Image | None:
+    try:
+        w, h = obj.get_px_size()
+    except Exception:
+        w = h = 0
+    if w * h > (Image.MAX_IMAGE_PIXELS or 1 << 62):
+        warnings.append(
+            f"{path}: page {page_no}: embedded image of {w}x{h} px skipped (over the pixel limit)"
+        )
+        return None
+    try:
+        return obj.get_bitmap(render=True).to_pil().convert("RGB")
+    except Exception as exc:  # one broken image must not sink the document
+        warnings.append(f"{path}: page {page_no}: embedded image unreadable ({exc})")
+        return None
+
+
+def parse_pdf(path: Path, file_sha: str) -> ParsedDocument:
+    """Extract chunks, figures and page renders from one PDF."""
+    pdf = _open(path)
+    try:
+        doc = ParsedDocument(source=str(path), file_sha=file_sha, pages=len(pdf))
+        if len(pdf) == 0:
+            raise IngestError(path, "PDF has no pages")
+        fig_no = 0
+        texts = [pdf[i].get_textpage().get_text_range() for i in range(len(pdf))]
+        boiler = running_lines(texts)
+        for i in range(len(pdf)):
+            page_no = i + 1
+            page = pdf[i]
+            pw, ph = page.get_size()
+            textpage = page.get_textpage()
+            body = "\n".join(ln for ln in texts[i].splitlines() if _line_key(ln) not in boiler)
+            doc.chunks.extend(chunk_page(page_no, body))
+            spans = _spans(textpage)
+            path_boxes: list[Box] = []
+            rasters: list[tuple[Box, Image.Image]] = []
+            for obj in page.get_objects(max_depth=3):
+                if obj.type in (pdfium_c.FPDF_PAGEOBJ_PATH, pdfium_c.FPDF_PAGEOBJ_SHADING):
+                    path_boxes.append(obj.get_bounds())
+                elif obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
+                    box = obj.get_bounds()
+                    if box[2] - box[0] < MIN_FIG_PT / 2 or box[3] - box[1] < MIN_FIG_PT / 2:
+                        continue
+                    img = _raster(obj, path, page_no, doc.warnings)
+                    if img is not None and min(img.size) >= 32:
+                        rasters.append((box, img))
+            found: list[tuple[Box, str, Image.Image]] = [(b, "raster", im) for b, im in rasters]
+            for box in vector_regions(path_boxes, spans, (0.0, 0.0, pw, ph)):
+                # a drawing that only frames an embedded raster is that raster
+                if any(_inside(rb, box) for rb, _ in rasters):
+                    continue
+                found.append((box, "vector", _render_crop(page, box)))
+            found.sort(key=lambda f: (-f[0][3], f[0][0]))
+            for box, kind, img in found:
+                fig_no += 1
+                doc.figures.append(
+                    Figure(
+                        page=page_no,
+                        index=fig_no,
+                        kind=kind,
+                        image=img,
+                        bbox=box,
+                        caption=find_caption(box, spans, ph),
+                        context=context_text(box, spans),
+                    )
+                )
+            doc.page_images[page_no] = page.render(scale=PAGE_SCALE).to_pil().convert("RGB")
+        return doc
+    except pdfium.PdfiumError as exc:
+        raise IngestError(path, f"damaged PDF ({exc})") from exc
+    finally:
+        pdf.close()
+
+
+def _line_key(line: str) -> str:
+    return re.sub(r"\d+", "#", line.strip().lower())
+
+
+def running_lines(page_texts: list[str]) -> set[str]:
+    """Headers and footers: lines (digits ignored) repeated on most pages of a long document."""
+    if len(page_texts) < 3:
+        return set()
+    counts: dict[str, int] = {}
+    for text in page_texts:
+        for key in {_line_key(ln) for ln in text.splitlines() if ln.strip()}:
+            counts[key] = counts.get(key, 0) + 1
+    return {k for k, n in counts.items() if n >= 0.6 * len(page_texts) and len(k) < 120}
+
+
+def _inside(inner: Box, outer: Box, tol: float = 6.0) -> bool:
+    return (
+        inner[0] >= outer[0] - tol
+        and inner[1] >= outer[1] - tol
+        and inner[2] <= outer[2] + tol
+        and inner[3] <= outer[3] + tol
+        and (outer[2] - outer[0]) * (outer[3] - outer[1])
+        < 1.5 * (inner[2] - inner[0]) * (inner[3] - inner[1])
+    )

@@ -1,0 +1,144 @@
+"""llama.cpp through llama-cpp-python: one loader for text generators and VLMs."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import os
+from typing import Any
+
+from PIL import Image
+
+from localrag.errors import ConfigError, ModelError
+from localrag.registry import ModelSpec
+
+HANDLERS = {
+    "mtmd": "MTMDChatHandler",
+    "llava15": "Llava15ChatHandler",
+    "llava16": "Llava16ChatHandler",
+    "qwen25vl": "Qwen25VLChatHandler",
+    "minicpmv26": "MiniCPMv26ChatHandler",
+    "moondream": "MoondreamChatHandler",
+    "nanollava": "NanoLlavaChatHandler",
+    "llama3vision": "Llama3VisionAlphaChatHandler",
+    "gemma3": "MTMDChatHandler",
+}
+
+
+@contextlib.contextmanager
+def _quiet_stderr(enabled: bool) -> Any:
+    """llama.cpp's C code prints load logs straight to fd 2; keep the CLI readable."""
+    if not enabled:
+        yield
+        return
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def image_url(img: Image.Image, max_side: int = 896) -> str:
+    """A data: URL for llama-cpp-python's image_url content parts."""
+    im = img.convert("RGB")
+    if max(im.size) > max_side:
+        im.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+class LlamaModel:
+    """A lazily loaded llama.cpp model with explicit threads and offload settings."""
+
+    def __init__(self, spec: ModelSpec, n_threads: int, verbose: bool = False) -> None:
+        """Remember the spec; nothing is loaded until first use."""
+        self.spec = spec
+        self.n_threads = int(spec.params.get("n_threads", n_threads))
+        self.n_threads_batch = int(spec.params.get("n_threads_batch", self.n_threads))
+        self.verbose = verbose
+        self._llm: Any = None
+
+    @property
+    def is_vision(self) -> bool:
+        """True when an mmproj is configured."""
+        return self.spec.mmproj is not None
+
+    def _handler(self) -> Any:
+        if self.spec.mmproj is None:
+            return None
+        import llama_cpp.llama_chat_format as fmt
+
+        name = str(self.spec.params.get("chat_handler", "mtmd"))
+        cls_name = HANDLERS.get(name, name)
+        cls = getattr(fmt, cls_name, None)
+        if cls is None:
+            raise ConfigError(f"model {self.spec.id!r}: unknown chat_handler {name!r}")
+        mmproj = self.spec.mmproj.resolve()
+        if mmproj is None or not mmproj.exists():
+            raise ModelError(f"model {self.spec.id!r}: mmproj file not found: {mmproj}")
+        kwargs: dict[str, Any] = {"clip_model_path": str(mmproj), "verbose": self.verbose}
+        if "use_gpu" in cls.__init__.__code__.co_varnames:
+            kwargs["use_gpu"] = bool(self.spec.params.get("mmproj_use_gpu", True))
+        handler = cls(**kwargs)
+        template = self.spec.params.get("chat_template")
+        if template and hasattr(handler, "CHAT_FORMAT"):
+            handler.CHAT_FORMAT = template
+        return handler
+
+    @property
+    def llm(self) -> Any:
+        """The loaded llama_cpp.Llama."""
+        if self._llm is None:
+            path = self.spec.require_path()
+            from llama_cpp import Llama
+
+            p = self.spec.params
+            kwargs: dict[str, Any] = {
+                "model_path": str(path),
+                "n_ctx": int(p.get("n_ctx", 4096)),
+                "n_batch": int(p.get("n_batch", 512)),
+                "n_ubatch": int(p.get("n_ubatch", p.get("n_batch", 512))),
+                "n_threads": self.n_threads,
+                "n_threads_batch": self.n_threads_batch,
+                "n_gpu_layers": int(p.get("n_gpu_layers", 0)),
+                "main_gpu": int(p.get("main_gpu", 0)),
+                "seed": int(p.get("seed", 1234)),
+                "verbose": self.verbose,
+            }
+            if p.get("tensor_split"):
+                kwargs["tensor_split"] = list(p["tensor_split"])
+            if p.get("flash_attn"):
+                kwargs["flash_attn"] = True
+            handler = self._handler()
+            if handler is not None:
+                kwargs["chat_handler"] = handler
+            try:
+                with _quiet_stderr(not self.verbose):
+                    self._llm = Llama(**kwargs)
+            except (ValueError, RuntimeError) as exc:
+                raise ModelError(f"model {self.spec.id!r}: llama.cpp cannot load {path}: {exc}") from exc
+        return self._llm
+
+    def chat(self, messages: list[dict[str, Any]], max_tokens: int | None = None) -> str:
+        """One chat completion at the configured temperature."""
+        p = self.spec.params
+        with _quiet_stderr(not self.verbose):
+            out = self.llm.create_chat_completion(
+                messages=messages,
+                max_tokens=int(max_tokens or p.get("max_tokens", 256)),
+                temperature=float(p.get("temperature", 0.0)),
+                repeat_penalty=float(p.get("repeat_penalty", 1.1)),
+            )
+        return str(out["choices"][0]["message"]["content"] or "").strip()
+
+    def close(self) -> None:
+        """Free the model (and its VRAM)."""
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None

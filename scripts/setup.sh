@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Create .venv and install localrag with its default models. Safe to run again: a stamp
+# keyed on the dependency files makes a repeat run return in well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${LOCALRAG_VENV:-.venv}"
+PY="${PYTHON:-python3}"
+stamp="$VENV/.localrag-setup"
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+pip=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+
+has_gpu=0
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  has_gpu=1
+fi
+
+# torch first: anything that pulls it in later (sentence-transformers) would otherwise
+# fetch the newest CUDA build with several GB of dependencies on a CPU-only machine.
+if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
+  echo "setup: installing torch (gpu=$has_gpu)"
+  if [ "$has_gpu" = 1 ]; then
+    "${pip[@]}" torch
+  else
+    "${pip[@]}" "torch==2.13.0" || "${pip[@]}" torch --index-url https://download.pytorch.org/whl/cpu
+  fi
+fi
+
+# llama.cpp gets CUDA only where a GPU answers: a CUDA build on a CPU-only box takes an
+# hour and gives nothing.
+if ! "$VENV/bin/python" -c "import llama_cpp" >/dev/null 2>&1; then
+  if [ "$has_gpu" = 1 ] && command -v nvcc >/dev/null 2>&1; then
+    export CMAKE_ARGS="${CMAKE_ARGS:-} -DGGML_CUDA=on"
+    echo "setup: building llama-cpp-python with CUDA"
+  else
+    echo "setup: building llama-cpp-python for CPU (takes a few minutes)"
+  fi
+  export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+  "${pip[@]}" "llama-cpp-python==0.3.36"
+fi
+
+echo "setup: installing localrag and its default models"
+"${pip[@]}" -e ".[models,dev]"
+echo "$want" >"$stamp"
+echo "setup: done ($VENV)"
