@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,7 +12,19 @@ from localrag.config import Settings, default_threads
 from localrag.errors import LocalragError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LocalragGroup(click.Group):
+    """Turns LocalragError into one line on stderr and the error's exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand, translating localrag's errors."""
+        try:
+            return super().invoke(ctx)
+        except LocalragError as exc:
+            click.echo(f"localrag: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=LocalragGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="localrag")
 @click.option(
     "--data-dir",
@@ -69,19 +81,9 @@ def cli(
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    from localrag.cli import commands  # noqa: F401  (registers the subcommands)
+    cli.main(args=argv, prog_name="localrag")
 
-    try:
-        cli.main(args=argv, prog_name="localrag", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except LocalragError as exc:
-        click.echo(f"localrag: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+
+from localrag.cli import commands  # noqa: E402  (registers the subcommands on `cli`)
+
+__all__ = ["cli", "commands", "main"]

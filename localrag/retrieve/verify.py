@@ -13,6 +13,7 @@ from localrag.embed.descriptor import normalize_gray
 MAX_SIDE = 640
 MIN_INLIERS = 25
 MIN_INLIER_RATIO = 0.3  # of ratio-test survivors: repeated corners in line art fool counts alone
+SURE_INLIERS = 50  # this many agreeing points is a match whatever the ratio (large crops)
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,9 @@ def features(img: Image.Image) -> Features:
         g = 255.0 - g
     h, w = g.shape
     s = MAX_SIDE / max(h, w)
-    if s < 1:
-        g = cv2.resize(g, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    # small query photos are upsampled too: ORB finds almost nothing below ~300 px
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
     g8 = np.clip(g, 0, 255).astype(np.uint8)
     kps, desc = _orb.detectAndCompute(g8, None)
     pts = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
@@ -69,7 +71,7 @@ def verify(query: Features, cand: Features) -> Match | None:
     if hom is None or mask is None:
         return None
     inl = int(mask.sum())
-    if inl < MIN_INLIERS or inl < MIN_INLIER_RATIO * len(good):
+    if inl < MIN_INLIERS or (inl < SURE_INLIERS and inl < MIN_INLIER_RATIO * len(good)):
         return None
     if not _plausible(hom):
         return None
