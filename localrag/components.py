@@ -7,6 +7,7 @@ from functools import cached_property
 from localrag.config import Settings
 from localrag.describe.base import Describer
 from localrag.describe.ocr import OcrDescriber, OcrEngine
+from localrag.doctor import fits_together, vram_budget_mib
 from localrag.embed.base import ImageEmbedder, TextEmbedder
 from localrag.embed.descriptor import EdgeDescriptorEmbedder
 from localrag.embed.sbert import SentenceTransformerEmbedder
@@ -62,7 +63,7 @@ class Components:
     def vlm(self) -> LlamaModel | None:
         """The describer VLM, when one is configured."""
         spec = self.spec("describer")
-        return LlamaModel(spec, self.settings.n_threads, self.verbose) if spec else None
+        return self._llama(spec) if spec else None
 
     @cached_property
     def describer(self) -> Describer:
@@ -81,4 +82,17 @@ class Components:
         spec = self._required("generator")
         if self.vlm is not None and self.vlm.spec.id == spec.id:
             return self.vlm
-        return LlamaModel(spec, self.settings.n_threads, self.verbose)
+        return self._llama(spec)
+
+    def _llama(self, spec: ModelSpec) -> LlamaModel:
+        model = LlamaModel(spec, self.settings.n_threads, self.verbose)
+        model.before_load = self.make_room_for
+        return model
+
+    def make_room_for(self, model: LlamaModel) -> None:
+        """Unload the other llama.cpp model unless both fit the VRAM budget together."""
+        other = self.vlm if model is not self.vlm else self.__dict__.get("generator")
+        if other is None or other is model or not other.loaded:
+            return
+        if not fits_together(model, other, vram_budget_mib(self.settings)):
+            other.close()

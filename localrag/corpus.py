@@ -17,8 +17,7 @@ def gnuplot_pdf() -> Path:
         return out
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", "gnuplot-doc"], cwd=tmp, check=True,
-                       capture_output=True)
+        subprocess.run(["apt-get", "download", "gnuplot-doc"], cwd=tmp, check=True, capture_output=True)
         deb = next(Path(tmp).glob("gnuplot-doc_*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), tmp + "/x"], check=True)
         shutil.copy(Path(tmp) / "x/usr/share/doc/gnuplot/gnuplot.pdf", out)

@@ -13,6 +13,8 @@ from PIL import Image
 from localrag.errors import ConfigError, ModelError
 from localrag.registry import ModelSpec
 
+IMAGE_MAX_SIDE = 896  # images are downscaled to this before they reach a VLM
+
 HANDLERS = {
     "mtmd": "MTMDChatHandler",
     "llava15": "Llava15ChatHandler",
@@ -43,7 +45,7 @@ def _quiet_stderr(enabled: bool) -> Any:
         os.close(devnull)
 
 
-def image_url(img: Image.Image, max_side: int = 896) -> str:
+def image_url(img: Image.Image, max_side: int = IMAGE_MAX_SIDE) -> str:
     """A data: URL for llama-cpp-python's image_url content parts."""
     im = img.convert("RGB")
     if max(im.size) > max_side:
@@ -51,6 +53,22 @@ def image_url(img: Image.Image, max_side: int = 896) -> str:
     buf = io.BytesIO()
     im.save(buf, "PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def with_template(cls: type, template: str) -> type:
+    """A libmtmd handler class that uses the registry's template when the GGUF carries none.
+
+    Llava-1.5-style handlers carry their own template and are returned unchanged.
+    """
+    if not hasattr(cls, "_get_chat_template"):
+        return cls
+
+    class Templated(cls):  # type: ignore[misc, valid-type]
+        def _get_chat_template(self, llama_model: Any) -> str:
+            own = llama_model.metadata.get("tokenizer.chat_template")
+            return own if isinstance(own, str) and own else template
+
+    return Templated
 
 
 class LlamaModel:
@@ -63,6 +81,23 @@ class LlamaModel:
         self.n_threads_batch = int(spec.params.get("n_threads_batch", self.n_threads))
         self.verbose = verbose
         self._llm: Any = None
+        self.before_load: Any = None  # set by Components: frees VRAM held by another model
+
+    @property
+    def loaded(self) -> bool:
+        """True while the weights are in memory."""
+        return self._llm is not None
+
+    def expected_mib(self) -> int:
+        """Weights + projector + KV cache, roughly what offloading all layers needs."""
+        size = 0
+        for ref in (self.spec.source, self.spec.mmproj):
+            path = ref.resolve() if ref is not None else None
+            if path is not None and path.exists():
+                size += path.stat().st_size
+        n_ctx = int(self.spec.params.get("n_ctx", 4096))
+        kv = n_ctx * 96 * 1024  # ~96 KiB per token: a 3-4B model's f16 KV cache with GQA
+        return int((size * 1.1 + kv) / (1 << 20))
 
     @property
     def is_vision(self) -> bool:
@@ -82,14 +117,34 @@ class LlamaModel:
         mmproj = self.spec.mmproj.resolve()
         if mmproj is None or not mmproj.exists():
             raise ModelError(f"model {self.spec.id!r}: mmproj file not found: {mmproj}")
+        template = self.spec.params.get("chat_template")
+        if template:
+            cls = with_template(cls, str(template))
         kwargs: dict[str, Any] = {"clip_model_path": str(mmproj), "verbose": self.verbose}
         if "use_gpu" in cls.__init__.__code__.co_varnames:
             kwargs["use_gpu"] = bool(self.spec.params.get("mmproj_use_gpu", True))
-        handler = cls(**kwargs)
-        template = self.spec.params.get("chat_template")
-        if template and hasattr(handler, "CHAT_FORMAT"):
-            handler.CHAT_FORMAT = template
-        return handler
+        return cls(**kwargs)
+
+    def check_image_batch(self) -> int:
+        """Refuse n_batch/n_ubatch below one image's tokens: llama.cpp would abort the process."""
+        if self.spec.mmproj is None:
+            return 0
+        from localrag.gguf_info import projector
+
+        mmproj = self.spec.mmproj.resolve()
+        if mmproj is None or not mmproj.exists():
+            raise ModelError(f"model {self.spec.id!r}: mmproj file not found: {mmproj}")
+        p = self.spec.params
+        tokens = int(p.get("image_tokens") or projector(mmproj).max_image_tokens(IMAGE_MAX_SIDE))
+        n_batch = int(p.get("n_batch", 512))
+        n_ubatch = int(p.get("n_ubatch", n_batch))
+        if min(n_batch, n_ubatch) < tokens:
+            raise ConfigError(
+                f"model {self.spec.id!r}: n_batch={n_batch}, n_ubatch={n_ubatch} but one image "
+                f"becomes up to {tokens} tokens; set both to at least {tokens} in models.yaml "
+                "(llama.cpp would otherwise abort on the first image)"
+            )
+        return tokens
 
     @property
     def llm(self) -> Any:
@@ -115,6 +170,7 @@ class LlamaModel:
                 kwargs["tensor_split"] = list(p["tensor_split"])
             if p.get("flash_attn"):
                 kwargs["flash_attn"] = True
+            self.check_image_batch()
             handler = self._handler()
             if handler is not None:
                 kwargs["chat_handler"] = handler
@@ -127,6 +183,8 @@ class LlamaModel:
 
     def chat(self, messages: list[dict[str, Any]], max_tokens: int | None = None) -> str:
         """One chat completion at the configured temperature."""
+        if self.before_load is not None and self._llm is None:
+            self.before_load(self)
         p = self.spec.params
         with _quiet_stderr(not self.verbose):
             out = self.llm.create_chat_completion(

@@ -1,4 +1,4 @@
-"""Time `index` per stage on the sample manual and on gnuplot.pdf (311 pages).
+"""Time `index` per stage on the sample manual, gnuplot.pdf (311 pages) and asymptote.pdf (196).
 
     .venv/bin/python scripts/bench_index.py [--no-large] [--json OUT]
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from localrag.components import Components
 from localrag.config import Settings
-from localrag.corpus import gnuplot_pdf
+from localrag.corpus import gnuplot_pdf, asymptote_pdf
 from localrag.indexer import Indexer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,13 +59,15 @@ def main() -> int:
     args = ap.parse_args()
     files = [ROOT / "localrag" / "data" / "aquapure-300-manual.pdf"]
     if not args.no_large:
-        files.append(gnuplot_pdf())
+        files.append(gnuplot_pdf, asymptote_pdf())
     results = {"machine": platform.processor() or platform.machine(), "runs": [bench(f) for f in files]}
     for r in results["runs"]:
         for run in ("cold", "warm"):
             x = r[run]
-            print(f"{r['file']:<28} {run}: {x['pages']} pages, {x['figures']} figures in {x['seconds']} s "
-                  f"= {x['pages_per_s']} pages/s, {x['figures_per_s']} figures/s; stages {x['stages_s']}")
+            print(
+                f"{r['file']:<28} {run}: {x['pages']} pages, {x['figures']} figures in {x['seconds']} s "
+                f"= {x['pages_per_s']} pages/s, {x['figures_per_s']} figures/s; stages {x['stages_s']}"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

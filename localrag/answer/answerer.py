@@ -34,6 +34,7 @@ class Answer:
     refused: bool
     hits: list[Hit] = field(default_factory=list)
     mode: str = "generated"  # generated | extractive | refused
+    model_output: str | None = None  # the generator's raw words, before checking
 
     def as_json(self) -> dict[str, Any]:
         """The stable `ask --json` document."""
@@ -42,6 +43,7 @@ class Answer:
             "citations": self.citations,
             "refused": self.refused,
             "mode": self.mode,
+            "model_output": self.model_output,
             "hits": [h.as_json() for h in self.hits],
         }
 
@@ -158,40 +160,51 @@ class Answerer:
                 q += f" (The photo matches {label(m)}.)"
         evidence = evidence_block(hits, self.evidence_chars, q)
         user = f"Question: {q}\n\nEvidence:\n{evidence}\n\nQuestion: {q}\nAnswer briefly, with citations:"
-        content: Any = user
-        if self.generator.is_vision:
-            parts: list[dict[str, Any]] = []
-            if image is not None:
-                parts.append({"type": "text", "text": "The user's photo:"})
-                parts.append({"type": "image_url", "image_url": {"url": image_url(image)}})
-            for n, h in enumerate(hits, start=1):
-                if (
-                    h.figure is not None
-                    and h.image
-                    and len([p for p in parts if p["type"] == "image_url"])
-                    < self.n_images + (image is not None)
-                ):
-                    parts.append({"type": "text", "text": f"Evidence [{n}] figure:"})
-                    with Image.open(h.image) as im:
-                        parts.append({"type": "image_url", "image_url": {"url": image_url(im)}})
-            parts.append({"type": "text", "text": user})
-            content = parts
+        content: Any = self._vision_content(user, image, hits) if self.generator.is_vision else user
         raw = self.generator.chat(
             [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
         )
         text = strip_bad_citations(raw, len(hits))
         if text.lower().startswith(REFUSAL.lower().rstrip(".")):
-            return self._refuse(resp)
+            ans = self._refuse(resp)
+            ans.model_output = raw
+            return ans
         support = " ".join([question, *(h.text for h in hits), *(h.caption for h in hits)])
         text = supported_sentences(text.replace(REFUSAL, " "), support)
         if not text:
-            return self._extractive(q, hits, resp)
+            ans = self._extractive(q, hits, resp)
+            ans.model_output = raw
+            return ans
         nums = cited_numbers(text, len(hits))
         if not nums:
             # small models often drop the markers; the answer was still written from [1]
             nums = [1]
             text = f"{text} [1]"
-        return Answer(text, _citations(hits, nums), False, resp.hits)
+        return Answer(text, _citations(hits, nums), False, resp.hits, model_output=raw)
+
+    def image_budget(self, prompt_chars: int) -> int:
+        """How many evidence figures fit in the context beside the text and the answer."""
+        per_image = max(1, self.generator.check_image_batch())
+        n_ctx = int(self.generator.spec.params.get("n_ctx", 4096))
+        answer = int(self.generator.spec.params.get("max_tokens", 256))
+        free = n_ctx - answer - prompt_chars // 3 - 64  # ~3 characters per token, plus the template
+        return max(0, min(self.n_images, free // per_image))
+
+    def _vision_content(self, user: str, image: Image.Image | None, hits: list[Hit]) -> list[dict[str, Any]]:
+        """The user's photo and the top figures as pixels, each named by its evidence number."""
+        parts: list[dict[str, Any]] = []
+        budget = self.image_budget(len(user) + len(SYSTEM))
+        if image is not None and budget > 0:
+            parts.append({"type": "text", "text": "The user's photo:"})
+            parts.append({"type": "image_url", "image_url": {"url": image_url(image)}})
+            budget -= 1
+        figures = [(n, h) for n, h in enumerate(hits, start=1) if h.figure is not None and h.image]
+        for n, h in figures[:budget]:
+            parts.append({"type": "text", "text": f"Evidence [{n}] figure:"})
+            with Image.open(h.image) as im:
+                parts.append({"type": "image_url", "image_url": {"url": image_url(im)}})
+        parts.append({"type": "text", "text": user})
+        return parts
 
     @staticmethod
     def _refuse(resp: SearchResponse) -> Answer:

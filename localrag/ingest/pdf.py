@@ -98,53 +98,65 @@ def cluster_boxes(boxes: list[Box], gap: float) -> list[list[int]]:
 
 
 def _is_table(path_boxes: list[Box], box: Box) -> bool:
-    """Ruled tables are only full-width/full-height lines; diagrams are not."""
+    """Ruled tables: full-width rules, a frame, and vertical rules on a few shared columns."""
     w, h = box[2] - box[0], box[3] - box[1]
+    columns: set[int] = set()
     for b in path_boxes:
         bw, bh = b[2] - b[0], b[3] - b[1]
         if bh < 1.5 and bw >= 0.85 * w:
             continue
-        if bw < 1.5 and bh >= 0.85 * h:
+        if bw >= 0.97 * w and bh >= 0.6 * h:  # the frame drawn as one rectangle
+            continue
+        if bw < 1.5:  # vertical rules, often drawn row by row
+            columns.add(round((b[0] + b[2]) / 4))  # 2-point buckets
             continue
         return False
-    return True
+    return len(columns) <= 8
 
 
-def vector_regions(path_boxes: list[Box], spans: list[TextSpan], page_box: Box) -> list[Box]:
-    """Find figure regions where drawing objects cluster, grown to take in their labels."""
+def _near(a: Box, b: Box, gap: float) -> bool:
+    return a[0] - gap <= b[2] and b[0] - gap <= a[2] and a[1] - gap <= b[3] and b[1] - gap <= a[3]
+
+
+def _area(b: Box) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def vector_regions(
+    path_boxes: list[Box], spans: list[TextSpan], page_box: Box, forms: list[Box] | None = None
+) -> list[Box]:
+    """Find figure regions where drawing objects (and embedded forms) cluster, plus their labels."""
     pw, ph = page_box[2] - page_box[0], page_box[3] - page_box[1]
-    boxes = [
-        b
-        for b in path_boxes
-        if (b[2] - b[0]) * (b[3] - b[1]) < 0.6 * pw * ph  # page frames and backgrounds
-    ]
+    boxes = [b for b in path_boxes if _area(b) < 0.6 * pw * ph]  # page frames, backgrounds
+    n_paths = len(boxes)
+    boxes += [b for b in forms or [] if _area(b) < 0.9 * pw * ph]  # included drawings
     regions = []
     for group in cluster_boxes(boxes, GAP_PT):
         members = [boxes[i] for i in group]
+        has_form = any(i >= n_paths for i in group)
         box = members[0]
         for m in members[1:]:
             box = _union(box, m)
-        if len(members) < MIN_PATHS:
+        if box[2] - box[0] < MIN_FIG_PT or box[3] - box[1] < MIN_FIG_PT * 0.6:
             continue
-        if box[2] - box[0] < MIN_FIG_PT and box[3] - box[1] < MIN_FIG_PT:
+        if not has_form and (len(members) < MIN_PATHS or _is_table(members, box)):
             continue
-        if _is_table(members, box):
+        # labels are short single lines next to a stroke of the drawing (callouts, axis ticks)
+        labels = [
+            s.box
+            for s in spans
+            if (s.box[2] - s.box[0]) < 0.45 * pw
+            and (s.box[3] - s.box[1]) < 20
+            and not CAPTION_RE.match(s.text)
+            and (_near(s.box, box, 0) or any(_near(s.box, m, GAP_PT / 2) for m in members))
+        ]
+        for lb in labels:
+            box = _union(box, lb)
+        inside = sum(_area(s.box) for s in spans if _near(s.box, box, -1))
+        if inside > 0.45 * _area(box):  # mostly text: a framed listing or a text box
             continue
         regions.append(box)
-    grown = []
-    for region in regions:
-        box = region
-        for s in spans:
-            near = (
-                s.box[0] - GAP_PT <= box[2]
-                and box[0] - GAP_PT <= s.box[2]
-                and s.box[1] - GAP_PT / 2 <= box[3]
-                and box[1] - GAP_PT / 2 <= s.box[3]
-            )
-            if near and (s.box[2] - s.box[0]) < 0.6 * pw and not CAPTION_RE.match(s.text):
-                box = _union(box, s.box)
-        grown.append(box)
-    return grown
+    return regions
 
 
 def find_caption(box: Box, spans: list[TextSpan], page_height: float) -> str:
@@ -213,9 +225,13 @@ def parse_pdf(path: Path, file_sha: str) -> ParsedDocument:
             spans = _spans(textpage)
             path_boxes: list[Box] = []
             rasters: list[tuple[Box, Image.Image]] = []
-            for obj in page.get_objects(max_depth=3):
+            forms: list[Box] = []
+            # depth 1: objects nested in a Form XObject report bounds in the form's own space
+            for obj in page.get_objects(max_depth=1):
                 if obj.type in (pdfium_c.FPDF_PAGEOBJ_PATH, pdfium_c.FPDF_PAGEOBJ_SHADING):
                     path_boxes.append(obj.get_bounds())
+                elif obj.type == pdfium_c.FPDF_PAGEOBJ_FORM:
+                    forms.append(obj.get_bounds())
                 elif obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
                     box = obj.get_bounds()
                     if box[2] - box[0] < MIN_FIG_PT / 2 or box[3] - box[1] < MIN_FIG_PT / 2:
@@ -224,7 +240,7 @@ def parse_pdf(path: Path, file_sha: str) -> ParsedDocument:
                     if img is not None and min(img.size) >= 32:
                         rasters.append((box, img))
             found: list[tuple[Box, str, Image.Image]] = [(b, "raster", im) for b, im in rasters]
-            for box in vector_regions(path_boxes, spans, (0.0, 0.0, pw, ph)):
+            for box in vector_regions(path_boxes, spans, (0.0, 0.0, pw, ph), forms):
                 # a drawing that only frames an embedded raster is that raster
                 if any(_inside(rb, box) for rb, _ in rasters):
                     continue

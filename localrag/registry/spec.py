@@ -106,6 +106,7 @@ class Registry:
     path: Path
     models: dict[str, ModelSpec]
     profiles: dict[str, Profile]
+    options: dict[str, Any] = field(default_factory=dict)
 
     def model(self, model_id: str) -> ModelSpec:
         """Look a model up by id."""
@@ -193,4 +194,4 @@ def load_registry(path: str | Path | None = None) -> Registry:
                     f"{where}: profile {name!r} puts {mid!r} ({models[mid].role}) in role {role!r}"
                 )
         profiles[name] = Profile(name=name, roles=dict(roles))
-    return Registry(path=where, models=models, profiles=profiles)
+    return Registry(path=where, models=models, profiles=profiles, options=dict(data.get("settings") or {}))
