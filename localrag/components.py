@@ -6,9 +6,11 @@ from functools import cached_property
 
 from localrag.config import Settings
 from localrag.describe.base import Describer
+from localrag.describe.caption import CaptionDescriber
 from localrag.describe.ocr import OcrDescriber, OcrEngine
 from localrag.doctor import fits_together, vram_budget_mib
 from localrag.embed.base import ImageEmbedder, TextEmbedder
+from localrag.embed.bovw import HybridImageEmbedder
 from localrag.embed.descriptor import EdgeDescriptorEmbedder
 from localrag.embed.sbert import SentenceTransformerEmbedder
 from localrag.errors import ConfigError
@@ -49,6 +51,8 @@ class Components:
         spec = self._required("image_embedder")
         if spec.source.builtin == "edge-descriptor-v1":
             return EdgeDescriptorEmbedder(spec.fingerprint)
+        if spec.source.builtin == "orb-bovw-edge-v1":
+            return HybridImageEmbedder(spec.fingerprint)
         if spec.source.builtin:
             raise ConfigError(f"model {spec.id!r}: unknown builtin {spec.source.builtin!r}")
         return SentenceTransformerEmbedder(spec, self.settings.n_threads)
@@ -73,7 +77,7 @@ class Components:
 
             return VlmDescriber(self.vlm, self.ocr)
         if self.ocr is None:
-            raise ConfigError(f"profile {self.settings.profile!r} needs an ocr or describer model")
+            return CaptionDescriber()
         return OcrDescriber(self.ocr)
 
     @cached_property

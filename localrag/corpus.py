@@ -10,15 +10,25 @@ from pathlib import Path
 CACHE = Path.home() / ".cache" / "localrag" / "corpora"
 
 
-def gnuplot_pdf() -> Path:
-    """gnuplot.pdf (311 pages of vector plots) from Debian's gnuplot-doc, via apt-get download."""
-    out = CACHE / "gnuplot.pdf"
+def debian_doc(package: str, member: str) -> Path:
+    """A file from a Debian package, fetched with `apt-get download` and cached."""
+    out = CACHE / Path(member).name
     if out.exists():
         return out
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", "gnuplot-doc"], cwd=tmp, check=True, capture_output=True)
-        deb = next(Path(tmp).glob("gnuplot-doc_*.deb"))
+        subprocess.run(["apt-get", "download", package], cwd=tmp, check=True, capture_output=True)
+        deb = next(Path(tmp).glob(f"{package}_*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), tmp + "/x"], check=True)
-        shutil.copy(Path(tmp) / "x/usr/share/doc/gnuplot/gnuplot.pdf", out)
+        shutil.copy(Path(tmp) / "x" / member, out)
     return out
+
+
+def gnuplot_pdf() -> Path:
+    """gnuplot.pdf from gnuplot-doc: 311 pages, mostly text and ruled tables."""
+    return debian_doc("gnuplot-doc", "usr/share/doc/gnuplot/gnuplot.pdf")
+
+
+def asymptote_pdf() -> Path:
+    """asymptote.pdf from asymptote-doc: 196 pages with ~70 vector plots and diagrams."""
+    return debian_doc("asymptote-doc", "usr/share/doc/asymptote/asymptote.pdf")

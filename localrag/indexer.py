@@ -10,7 +10,8 @@ from PIL import Image
 
 from localrag.components import Components
 from localrag.config import Settings
-from localrag.describe.base import Description, compose
+from localrag.describe.base import Describer, Description, compose
+from localrag.embed.orb import features, save_features
 from localrag.errors import IngestError
 from localrag.ingest import Figure, ParsedDocument, content_id, discover, file_sha256, parse_file
 from localrag.state import State
@@ -80,10 +81,13 @@ def _save(img: Image.Image, path: Path) -> str:
 class Indexer:
     """Runs ingest -> describe -> embed -> store for a set of paths."""
 
-    def __init__(self, settings: Settings, components: Components) -> None:
+    def __init__(
+        self, settings: Settings, components: Components, describer: Describer | None = None
+    ) -> None:
         """Models load lazily, so an index run with nothing to do loads none."""
         self.settings = settings
         self.c = components
+        self._describer = describer
         self.state = State(settings.state_db)
         self._store: Store | None = None
 
@@ -164,7 +168,7 @@ class Indexer:
     def _describe(self, figures: list[Figure], summary: Summary, sink: ProgressSink) -> list[Description]:
         if not figures:
             return []
-        d = self.c.describer
+        d = self._describer or self.c.describer
         out: list[Description | None] = []
         todo: list[int] = []
         for i, fig in enumerate(figures):
@@ -215,11 +219,20 @@ class Indexer:
                 "caption": fig.caption,
                 "ocr": desc.ocr_text,
                 "bbox": list(fig.bbox) if fig.bbox else None,
-                "image": _save(fig.image, blob_path(self.settings, fig.image_sha)),
+                "image": self._save_figure(fig),
             }
             fig_recs.append(Record(fid, text_vecs[len(doc.chunks) + j], fig_texts[j], meta))
             img_recs.append(Record(fid, img_vecs[j], fig_texts[j], meta))
         return {"text": text_recs, "figures": fig_recs, "figure_images": img_recs}
+
+    def _save_figure(self, fig: Figure) -> str:
+        """The crop for answers and VLMs, plus its ORB features for verification."""
+        path = blob_path(self.settings, fig.image_sha)
+        _save(fig.image, path)
+        cache = path.with_suffix(".orb.npz")
+        if not cache.exists():
+            save_features(features(fig.image), cache)
+        return str(path)
 
     def _prune(self, roots: list[Path], seen: set[str], summary: Summary) -> None:
         root_strs = [str(r) for r in roots]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from localrag.components import Components
 from localrag.config import Settings
-from localrag.corpus import gnuplot_pdf, asymptote_pdf
+from localrag.corpus import asymptote_pdf, gnuplot_pdf
 from localrag.indexer import Indexer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def main() -> int:
     args = ap.parse_args()
     files = [ROOT / "localrag" / "data" / "aquapure-300-manual.pdf"]
     if not args.no_large:
-        files.append(gnuplot_pdf, asymptote_pdf())
+        files += [gnuplot_pdf(), asymptote_pdf()]
     results = {"machine": platform.processor() or platform.machine(), "runs": [bench(f) for f in files]}
     for r in results["runs"]:
         for run in ("cold", "warm"):

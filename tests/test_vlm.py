@@ -154,3 +154,28 @@ def test_ask_passes_retrieved_figures_as_pixels(tiny_registry, indexed_home, tmp
     assert ans.model_output
     other = answerer.ask("Which fuse is this?", Image.new("RGB", (300, 200), "white"))
     assert other.refused or other.model_output != ans.model_output
+
+
+@pytest.mark.parametrize(("budget", "both_loaded"), [("1", False), ("100000", True)])
+def test_describer_and_generator_share_vram_by_budget(tiny_dir, tmp_path, monkeypatch, budget, both_loaded):
+    data = yaml.safe_load((ROOT / "models.yaml").read_text())
+    data["models"]["tiny-vlm"] = vlm_entry(tiny_dir, n_gpu_layers=-1)
+    data["models"]["smollm2-135m-instruct"]["params"]["n_gpu_layers"] = -1
+    data["profiles"]["split"] = {**data["profiles"]["default"], "describer": "tiny-vlm"}
+    reg = tmp_path / "models.yaml"
+    reg.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("LOCALRAG_VRAM_BUDGET_MIB", budget)
+    comps = Components(Settings(data_dir=tmp_path / "d", profile="split", registry_path=reg))
+    assert comps.vlm is not comps.generator
+    ask_image(comps.vlm, Image.new("RGB", (64, 64), "red"))
+    assert comps.vlm.loaded
+    comps.generator.chat([{"role": "user", "content": "Say: ok"}], max_tokens=2)
+    assert comps.generator.loaded
+    assert comps.vlm.loaded is both_loaded
+    comps.vlm.close()
+    comps.generator.close()
+
+
+def test_one_model_serves_both_roles(tiny_registry, tmp_path):
+    comps = Components(Settings(data_dir=tmp_path, profile="tiny", registry_path=tiny_registry))
+    assert comps.generator is comps.vlm

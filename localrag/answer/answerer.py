@@ -13,6 +13,8 @@ from localrag.retrieve import Hit, Retriever, SearchResponse
 from localrag.retrieve.keyword import STOP_WORDS as _STOP
 
 REFUSAL = "Not found in the documents."
+NO_MATCH = "The manuals do not show this: no indexed figure matches the photo."
+MIN_PHOTO_TEXT_SIMILARITY = 0.45  # OCR text of a photo (a label, a part number) that clearly matches
 # Calibrated on the sample manual with all-MiniLM-L6-v2: on-topic questions score 0.42-0.75,
 # off-topic ones 0.02-0.22 (scripts/calibrate_refusal.py prints the table).
 MIN_TEXT_SIMILARITY = 0.30
@@ -141,18 +143,20 @@ class Answerer:
         self.n_images = n_images
         self.evidence_chars = evidence_chars
 
-    def supported(self, resp: SearchResponse) -> bool:
-        """Calibrated refusal: a verified visual match, or text similar enough."""
+    def supported(self, resp: SearchResponse, photo: bool) -> bool:
+        """Calibrated refusal: a photo needs a verified figure (or clearly matching text on it)."""
         if not resp.hits:
             return False
-        return resp.visual_match or resp.best_text_similarity >= MIN_TEXT_SIMILARITY
+        if photo:
+            return resp.visual_match or resp.best_photo_similarity >= MIN_PHOTO_TEXT_SIMILARITY
+        return resp.best_text_similarity >= MIN_TEXT_SIMILARITY
 
     def ask(self, question: str = "", image: Image.Image | None = None) -> Answer:
         """Answer a question (text, photo, or both) with citations."""
         resp = self.retriever.search(question, image, k=max(self.n_evidence, 5))
         hits = resp.hits[: self.n_evidence]
-        if not self.supported(resp):
-            return self._refuse(resp)
+        if not self.supported(resp, image is not None):
+            return self._refuse(resp, NO_MATCH if image is not None else REFUSAL)
         q = question.strip() or "What is shown in this picture, and what does the manual say about it?"
         if image is not None and resp.visual_match:
             m = next(h for h in hits if h.match) if any(h.match for h in hits) else None
@@ -207,8 +211,8 @@ class Answerer:
         return parts
 
     @staticmethod
-    def _refuse(resp: SearchResponse) -> Answer:
-        return Answer(REFUSAL, [], True, resp.hits, mode="refused")
+    def _refuse(resp: SearchResponse, text: str = REFUSAL) -> Answer:
+        return Answer(text, [], True, resp.hits, mode="refused")
 
     def _extractive(self, question: str, hits: list[Hit], resp: SearchResponse) -> Answer:
         """The generator's words were not supported: quote the manual instead of inventing."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from PIL import Image
+
 from localrag.describe.base import Description, Progress, prompt_hash
 from localrag.describe.ocr import OcrEngine
 from localrag.ingest.base import Figure
@@ -26,22 +28,26 @@ class VlmDescriber:
         self.ocr = ocr
         self.model_key = model.spec.fingerprint
 
+    def describe_one(self, image: Image.Image, hint: str = "") -> str:
+        """The model's description of one image."""
+        return self.model.chat(
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": image_url(image)}},
+                        {"type": "text", "text": DESCRIBE_PROMPT + hint},
+                    ],
+                }
+            ]
+        )
+
     def describe(self, figures: list[Figure], progress: Progress | None = None) -> list[Description]:
         """Describe each figure; the KV cache is reset per figure by llama-cpp-python."""
         out = []
         for fig in figures:
             hint = f" Its caption is: {fig.caption}." if fig.caption else ""
-            body = self.model.chat(
-                [
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "image_url", "image_url": {"url": image_url(fig.image)}},
-                            {"type": "text", "text": DESCRIBE_PROMPT + hint},
-                        ],
-                    }
-                ]
-            )
+            body = self.describe_one(fig.image, hint)
             ocr = self.ocr.read(fig.image) if self.ocr else ""
             out.append(Description(body=body, ocr_text=ocr))
             if progress:

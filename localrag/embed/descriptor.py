@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from localrag.embed.base import l2norm
+from localrag.embed.prepare import ink_gray
 
 SIDE = 160
 BINS = 8
@@ -22,9 +23,7 @@ DIM = BINS * sum(g * g for g in GRIDS) + THUMB * THUMB
 
 def normalize_gray(img: Image.Image, side: int = SIDE) -> np.ndarray:
     """Grayscale, ink-dark on light, cropped to content, padded square, resized."""
-    g = np.asarray(img.convert("L"), dtype=np.float32)
-    if np.median(g) < 110:  # dark-mode screenshot or negative: make ink dark again
-        g = 255.0 - g
+    g = ink_gray(img).astype(np.float32)
     bg = np.median(g)
     ink = np.abs(g - bg) > 40
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -61,21 +62,32 @@ class SearchResponse:
     query: str
     hits: list[Hit]
     best_text_similarity: float
-    query_ocr: str = ""
+    photo_text: str = ""
     visual_match: bool = False
+    best_photo_similarity: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
-        """The stable `search --json` document."""
-        return {"query": self.query, "hits": [h.as_json() for h in self.hits]}
+        """The stable `search --json` document (plus what the photo matched, if one was given)."""
+        return {
+            "query": self.query,
+            "hits": [h.as_json() for h in self.hits],
+            "visual_match": self.visual_match,
+            "photo_text": self.photo_text or None,
+        }
 
 
 class Retriever:
     """Searches one store with the models of one profile."""
 
-    def __init__(self, settings: Settings, components: Components) -> None:
-        """Models and the keyword index load on first use."""
+    def __init__(self, settings: Settings, components: Components, query_ocr: str = "auto") -> None:
+        """Models and the keyword index load on first use.
+
+        query_ocr: "auto" reads the photo only when no figure verifies (it costs more than the
+        whole visual path on a CPU), "always" or "never".
+        """
         self.settings = settings
         self.c = components
+        self.query_ocr = query_ocr
 
     @cached_property
     def store(self) -> Store:
@@ -94,46 +106,98 @@ class Retriever:
             raise ConfigError("give a question, an --image, or both")
         rankings: dict[str, list[tuple[str, float]]] = {}
         found: dict[str, SearchResult] = {}
-        query_ocr = ""
-        if image is not None and self.c.ocr is not None:
-            query_ocr = self.c.ocr.read(image)
-        text_query = " ".join(t for t in (query.strip(), query_ocr) if t)
-        best_sim = 0.0
-        if text_query:
-            qv = self.c.text_embedder.embed_texts([text_query])[0]
-            for signal, name in (("text_dense", "text"), ("figure_dense", "figures")):
-                res = self.store.query(name, qv, CANDIDATES)
-                rankings[signal] = [(r.id, r.similarity) for r in res]
-                found.update({r.id: r for r in res})
-                best_sim = max([best_sim, *(r.similarity for r in res)])
-            kw = self.keyword.search(text_query, CANDIDATES)
-            rankings["keyword"] = kw
-            missing = [i for i, _ in kw if i not in found]
-            if missing:
-                found.update(self._fetch(missing))
-        if query.strip() and self.c.image_embedder.supports_text and image is None:
-            tv = self.c.image_embedder.embed_texts([query])[0]
-            res = self.store.query("figure_images", tv, CANDIDATES)
-            rankings["text_to_image"] = [(r.id, r.similarity) for r in res]
-            found.update({r.id: r for r in res if r.id not in found})
         matches: dict[str, sv.Match] = {}
         if image is not None:
-            iv = self.c.image_embedder.embed_images([image])[0]
-            res = self.store.query("figure_images", iv, CANDIDATES)
-            rankings["visual"] = [(r.id, r.similarity) for r in res]
-            found.update({r.id: r for r in res if r.id not in found})
-            matches = self._verify(image, [r for r in res[:VERIFY_TOP]] + self._figs(rankings, found))
-            if matches:
-                ranked = sorted(matches.items(), key=lambda kv: -kv[1].inliers)
-                rankings["verified"] = [(i, float(m.inliers)) for i, m in ranked]
+            matches = self._visual(image, rankings, found)
+        if query.strip():
+            self._text(query, rankings, found)
+            if self.c.image_embedder.supports_text and image is None:
+                self._add(rankings, found, "text_to_image", self._image_space_text(query))
+        photo_text = ""
+        if image is not None and (self.query_ocr == "always" or (self.query_ocr == "auto" and not matches)):
+            photo_text = self._photo_text(image)
+            if photo_text:
+                self._text(photo_text, rankings, found, prefix="photo_")
+        best = max(
+            (sc for sig in ("text_dense", "figure_dense") for _, sc in rankings.get(sig, [])[:1]), default=0.0
+        )
+        best_photo = max(
+            (sc for sig in ("photo_text_dense", "photo_figure_dense") for _, sc in rankings.get(sig, [])[:1]),
+            default=0.0,
+        )
+        return SearchResponse(
+            query, self._fuse(rankings, found, matches, k), best, photo_text, bool(matches), best_photo
+        )
+
+    def _add(
+        self,
+        rankings: dict[str, list[tuple[str, float]]],
+        found: dict[str, SearchResult],
+        signal: str,
+        results: list[SearchResult],
+    ) -> None:
+        rankings[signal] = [(r.id, r.similarity) for r in results]
+        for r in results:
+            found.setdefault(r.id, r)
+
+    def _text(
+        self,
+        text: str,
+        rankings: dict[str, list[tuple[str, float]]],
+        found: dict[str, SearchResult],
+        prefix: str = "",
+    ) -> None:
+        """Dense search over chunks and figure descriptions, and BM25 over both."""
+        qv = self.c.text_embedder.embed_texts([text])[0]
+        self._add(rankings, found, prefix + "text_dense", self.store.query("text", qv, CANDIDATES))
+        self._add(rankings, found, prefix + "figure_dense", self.store.query("figures", qv, CANDIDATES))
+        kw = self.keyword.search(text, CANDIDATES)
+        rankings[prefix + "keyword"] = kw
+        missing = [i for i, _ in kw if i not in found]
+        if missing:
+            found.update(self._fetch(missing))
+
+    def _image_space_text(self, query: str) -> list[SearchResult]:
+        tv = self.c.image_embedder.embed_texts([query])[0]
+        return self.store.query("figure_images", tv, CANDIDATES)
+
+    def _visual(
+        self, image: Image.Image, rankings: dict[str, list[tuple[str, float]]], found: dict[str, SearchResult]
+    ) -> dict[str, sv.Match]:
+        """Global-vector shortlist, then geometric verification of a bounded candidate set."""
+        iv = self.c.image_embedder.embed_images([image])[0]
+        res = self.store.query("figure_images", iv, CANDIDATES)
+        self._add(rankings, found, "visual", res)
+        matches = self._verify(image, res[:VERIFY_TOP])
+        if matches:
+            ranked = sorted(matches.items(), key=lambda kv: -kv[1].inliers)
+            rankings["verified"] = [(i, float(m.inliers)) for i, m in ranked]
+        return matches
+
+    def _photo_text(self, image: Image.Image) -> str:
+        """What the photo says: OCR text, and the VLM's description when one is configured."""
+        parts = []
+        if self.c.ocr is not None:
+            parts.append(self.c.ocr.read(image))
+        if self.c.vlm is not None:
+            from localrag.describe.vlm import VlmDescriber
+
+            parts.append(VlmDescriber(self.c.vlm, None).describe_one(image))
+        return " ".join(p for p in parts if p).strip()
+
+    def _fuse(
+        self,
+        rankings: dict[str, list[tuple[str, float]]],
+        found: dict[str, SearchResult],
+        matches: dict[str, sv.Match],
+        k: int,
+    ) -> list[Hit]:
         fused, details = rrf(rankings, {"verified": 3.0, "visual": 1.5})
         for i, m in matches.items():
             fused[i] += 1.0 + m.inliers / 10000  # a geometric match outranks any unverified hit
-        order = sorted(fused, key=lambda i: -fused[i])[:k]
         hits = []
-        for rank, i in enumerate(order, start=1):
-            r = found[i]
-            md = r.metadata
+        for rank, i in enumerate(sorted(fused, key=lambda i: -fused[i])[:k], start=1):
+            md = found[i].metadata
             hit = Hit(
                 id=i,
                 score=fused[i],
@@ -142,7 +206,7 @@ class Retriever:
                 page=int(md["page"]),
                 figure=md.get("figure"),
                 image=md.get("image"),
-                text=r.document,
+                text=found[i].document,
                 caption=str(md.get("caption", "")),
                 signals=details.get(i, {}),
                 rank=rank,
@@ -153,7 +217,7 @@ class Retriever:
                     "region": [round(x, 3) for x in matches[i].region],
                 }
             hits.append(hit)
-        return SearchResponse(query, hits, best_sim, query_ocr, bool(matches))
+        return hits
 
     def _figs(
         self, rankings: dict[str, list[tuple[str, float]]], found: dict[str, SearchResult]
@@ -165,15 +229,14 @@ class Retriever:
         return {r.id: r for name in ("text", "figures") for r in self.store.get(name, ids)}
 
     def _verify(self, image: Image.Image, cands: list[SearchResult]) -> dict[str, sv.Match]:
-        q = sv.features(image)
+        q = getattr(self.c.image_embedder, "features", sv.features)(image)
         out: dict[str, sv.Match] = {}
         for r in cands:
             if r.id in out or not r.metadata.get("image"):
                 continue
             try:
-                with Image.open(r.metadata["image"]) as im:
-                    m = sv.verify(q, sv.features(im))
-            except OSError:
+                m = sv.verify(q, sv.load_features(Path(r.metadata["image"])))
+            except (OSError, ValueError):
                 continue
             if m is not None:
                 out[r.id] = m

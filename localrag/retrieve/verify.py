@@ -6,11 +6,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from localrag.embed.descriptor import normalize_gray
+from localrag.embed.orb import Features, features, load_features, save_features
 
-MAX_SIDE = 640
 MIN_INLIERS = 25
 MIN_INLIER_RATIO = 0.3  # of ratio-test survivors: repeated corners in line art fool counts alone
 SURE_INLIERS = 50  # this many agreeing points is a match whatever the ratio (large crops)
@@ -22,34 +20,6 @@ class Match:
 
     inliers: int
     region: tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the figure
-
-
-@dataclass
-class Features:
-    """Keypoints and descriptors of one image, at the scale they were found."""
-
-    points: np.ndarray
-    descriptors: np.ndarray | None
-    size: tuple[int, int]
-
-
-_orb = cv2.ORB_create(nfeatures=1500, fastThreshold=12)
-
-
-def features(img: Image.Image) -> Features:
-    """ORB features on the ink-normalised grayscale (dark mode and colour removed)."""
-    g = np.asarray(img.convert("L"), dtype=np.float32)
-    if np.median(g) < 110:
-        g = 255.0 - g
-    h, w = g.shape
-    s = MAX_SIDE / max(h, w)
-    # small query photos are upsampled too: ORB finds almost nothing below ~300 px
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-    g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
-    g8 = np.clip(g, 0, 255).astype(np.uint8)
-    kps, desc = _orb.detectAndCompute(g8, None)
-    pts = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
-    return Features(pts, desc, (g8.shape[1], g8.shape[0]))
 
 
 _matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
@@ -89,4 +59,4 @@ def _plausible(hom: np.ndarray) -> bool:
     return 0.01 < det < 100 and abs(hom[2, 0] / hom[2, 2]) < 0.005 and abs(hom[2, 1] / hom[2, 2]) < 0.005
 
 
-__all__ = ["MIN_INLIERS", "Features", "Match", "features", "normalize_gray", "verify"]
+__all__ = ["MIN_INLIERS", "Features", "Match", "features", "load_features", "save_features", "verify"]

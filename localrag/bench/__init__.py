@@ -1,0 +1,1 @@
+"""Measurements: visual retrieval evaluation and throughput benchmarks."""
