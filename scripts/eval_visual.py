@@ -67,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ooc", type=int, default=40, help="out-of-corpus queries")
     ap.add_argument("--perturbations", default=",".join(sorted(PERTURBATIONS)))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--photo-text",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="when to OCR the query photo (see `localrag search --help`)",
+    )
     ap.add_argument("--json", type=Path, help="write the report here too")
     args = ap.parse_args(argv)
 
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         Indexer(settings, comps).sync([pdf])
     if args.scale:
         add_synthetic(settings, comps, args.scale)
-    retriever = Retriever(settings, comps)
+    retriever = Retriever(settings, comps, query_ocr=args.photo_text)
     names = args.perturbations.split(",")
     n_figs = retriever.store.count("figures")
     n_real = n_figs - args.scale

@@ -149,3 +149,12 @@ def test_missing_model_file_is_named(indexed_home, tmp_path):
     res = run(indexed_home / "data", "ask", "What fuse does the unit use?", models=path)
     assert res.exit_code == 3
     assert f"file not found: {missing}" in res.stderr
+
+
+def test_progress_bar_shows_files_pages_and_figures(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs)
+    res = run(tmp_path / "data", "index", "--progress", str(docs))
+    assert res.exit_code == 0
+    assert "indexing" in res.stderr and "pages=9" in res.stderr and "figures=" in res.stderr

@@ -95,5 +95,8 @@ def test_clip_embedder_through_sentence_transformers(clip_registry, tmp_path):
     assert "visual" in photo["hits"][0]["signals"] or "verified" in photo["hits"][0]["signals"]
     assert photo["hits"][0]["caption"].startswith("Figure 3")
 
-    wrong = run(data, "search", "--image", str(QUERY_PHOTO))  # default profile: edge descriptor
+    ans = run_json(data, *args, "ask", "--image", str(QUERY_PHOTO), "Which fuse is in this circuit?")
+    assert not ans["refused"] and any(c["page"] == 4 and c["figure"] for c in ans["citations"])
+
+    wrong = run(data, "search", "--image", str(QUERY_PHOTO))  # default profile: builtin embedder
     assert wrong.exit_code == 4 and "tiny-clip@" in wrong.stderr

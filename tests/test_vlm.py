@@ -67,9 +67,9 @@ def tiny_registry(tiny_dir: Path) -> Path:
 
 
 def spec_of(tiny_dir: Path, handler: str = "mtmd", **params):
-    from localrag.registry.spec import _model
+    from localrag.registry.spec import model_spec
 
-    return _model("tiny-vlm", vlm_entry(tiny_dir, handler, **params), Path("test"))
+    return model_spec("tiny-vlm", vlm_entry(tiny_dir, handler, **params), Path("test"))
 
 
 def ask_image(model: LlamaModel, img: Image.Image) -> str:

@@ -143,7 +143,8 @@ class Answerer:
         self.n_images = n_images
         self.evidence_chars = evidence_chars
 
-    def supported(self, resp: SearchResponse, photo: bool) -> bool:
+    @staticmethod
+    def supported(resp: SearchResponse, photo: bool) -> bool:
         """Calibrated refusal: a photo needs a verified figure (or clearly matching text on it)."""
         if not resp.hits:
             return False

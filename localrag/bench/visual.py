@@ -11,6 +11,7 @@ from typing import Any
 
 from PIL import Image
 
+from localrag.answer import Answerer
 from localrag.bench.synthetic import figure as synthetic_figure
 from localrag.perturb import PERTURBATIONS
 from localrag.retrieve import Retriever
@@ -23,6 +24,7 @@ class Outcome:
     ranks: dict[str, list[int | None]] = field(default_factory=dict)
     latency_ms: list[float] = field(default_factory=list)
     ooc_rejected: list[bool] = field(default_factory=list)
+    ooc_refused: list[bool] = field(default_factory=list)
     ooc_latency_ms: list[float] = field(default_factory=list)
 
 
@@ -91,6 +93,7 @@ def evaluate(
         resp = retriever.search("", query, k=5)
         out.ooc_latency_ms.append((time.perf_counter() - t) * 1000)
         out.ooc_rejected.append(not resp.visual_match)
+        out.ooc_refused.append(not Answerer.supported(resp, photo=True))
         if progress:
             progress(1)
     return summarize(out)
@@ -124,6 +127,7 @@ def summarize(out: Outcome) -> dict[str, Any]:
         "ooc": {
             "n": len(out.ooc_rejected),
             "rejection_rate": round(sum(out.ooc_rejected) / (len(out.ooc_rejected) or 1), 4),
+            "ask_refusal_rate": round(sum(out.ooc_refused) / (len(out.ooc_refused) or 1), 4),
         },
         "latency_ms": {
             "all": _lat(lat),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,45 +15,64 @@ from localrag.cli import cli
 from localrag.cli.common import components_of, echo_json, load_query_image, settings_of
 from localrag.retrieve import Retriever
 
-_image_opt = click.option(
-    "--image",
-    "image_path",
-    type=click.Path(path_type=Path),
-    help="A photo or screenshot to search by (a part, a diagram).",
-)
+
+def _image_opts(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--photo-text",
+        type=click.Choice(["auto", "always", "never"]),
+        default="auto",
+        show_default=True,
+        help="Read the photo's text (OCR, plus a VLM description when one is configured); "
+        "auto: only when no figure matches the photo geometrically.",
+    )(fn)
+    return click.option(
+        "--image",
+        "image_path",
+        type=click.Path(path_type=Path),
+        help="A photo or screenshot to search by (a part, a diagram).",
+    )(fn)
 
 
 @cli.command()
 @click.argument("query", required=False, default="")
-@_image_opt
+@_image_opts
 @click.option("-k", "k", default=5, show_default=True, help="Number of hits.")
 @click.option("--json", "as_json", is_flag=True, help="Print hits as JSON (stable contract).")
 @click.pass_context
-def search(ctx: click.Context, query: str, image_path: Path | None, k: int, as_json: bool) -> None:
+def search(
+    ctx: click.Context, query: str, image_path: Path | None, photo_text: str, k: int, as_json: bool
+) -> None:
     """Find passages and figures for QUERY and/or --image, without generating."""
-    retriever = Retriever(settings_of(ctx), components_of(ctx))
+    retriever = Retriever(settings_of(ctx), components_of(ctx), query_ocr=photo_text)
     resp = retriever.search(query, load_query_image(image_path), k=k)
     if as_json:
         echo_json(resp.as_json())
         return
     if not resp.hits:
         click.echo("no hits (is anything indexed? run `localrag index PATH`)")
+    if image_path is not None and not resp.visual_match:
+        click.echo("no indexed figure matches the photo geometrically; hits below are loose")
     for h in resp.hits:
         tag = "figure" if h.figure is not None else "text"
-        extra = f"  [verified: {h.match['inliers']} inliers]" if h.match else ""
+        extra = ""
+        if h.match:
+            x0, y0, x1, y1 = h.match["region"]
+            extra = (
+                f"  [verified: {h.match['inliers']} inliers, region x {x0:.2f}-{x1:.2f} y {y0:.2f}-{y1:.2f}]"
+            )
         click.echo(f"{h.rank}. [{tag}] {label(h)}  score={h.score:.4f}{extra}")
         click.echo(textwrap.indent(textwrap.shorten(h.text, 300), "   "))
 
 
 @cli.command()
 @click.argument("question", required=False, default="")
-@_image_opt
+@_image_opts
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (stable contract).")
 @click.pass_context
-def ask(ctx: click.Context, question: str, image_path: Path | None, as_json: bool) -> None:
+def ask(ctx: click.Context, question: str, image_path: Path | None, photo_text: str, as_json: bool) -> None:
     """Answer QUESTION (and/or --image) from the indexed manuals, with citations."""
     c = components_of(ctx)
-    answerer = Answerer(Retriever(settings_of(ctx), c), c.generator)
+    answerer = Answerer(Retriever(settings_of(ctx), c, query_ocr=photo_text), c.generator)
     ans = answerer.ask(question, load_query_image(image_path))
     if as_json:
         echo_json(ans.as_json())

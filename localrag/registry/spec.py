@@ -140,7 +140,7 @@ def _file_ref(raw: dict[str, Any], sha: str | None) -> FileRef:
     )
 
 
-def _model(model_id: str, raw: dict[str, Any], where: Path) -> ModelSpec:
+def model_spec(model_id: str, raw: dict[str, Any], where: Path) -> ModelSpec:
     role = raw.get("role")
     if role not in ROLES:
         raise ConfigError(f"{where}: model {model_id!r} has role {role!r}; expected one of {ROLES}")
@@ -177,7 +177,7 @@ def load_registry(path: str | Path | None = None) -> Registry:
         raise ConfigError(f"{where}: invalid YAML: {exc}") from exc
     if not isinstance(data, dict) or "models" not in data:
         raise ConfigError(f"{where}: expected top-level 'models' and 'profiles'")
-    models = {mid: _model(mid, raw, where) for mid, raw in (data.get("models") or {}).items()}
+    models = {mid: model_spec(mid, raw, where) for mid, raw in (data.get("models") or {}).items()}
     profiles: dict[str, Profile] = {}
     for name, roles in (data.get("profiles") or {}).items():
         for role, mid in roles.items():
