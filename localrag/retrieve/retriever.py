@@ -11,6 +11,7 @@ from PIL import Image
 
 from localrag.components import Components
 from localrag.config import Settings
+from localrag.describe.vlm import VlmDescriber
 from localrag.errors import ConfigError
 from localrag.retrieve import verify as sv
 from localrag.retrieve.fusion import rrf
@@ -76,6 +77,24 @@ class SearchResponse:
         }
 
 
+@dataclass
+class Signals:
+    """Each retrieval signal's ranked (id, score) list, and every record any of them found."""
+
+    rankings: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    found: dict[str, SearchResult] = field(default_factory=dict)
+
+    def add(self, signal: str, results: list[SearchResult]) -> None:
+        """Record one signal's results."""
+        self.rankings[signal] = [(r.id, r.similarity) for r in results]
+        for r in results:
+            self.found.setdefault(r.id, r)
+
+    def best(self, *signals: str) -> float:
+        """The top similarity among the given signals (0 when none ran)."""
+        return max((ranked[0][1] for s in signals if (ranked := self.rankings.get(s))), default=0.0)
+
+
 class Retriever:
     """Searches one store with the models of one profile."""
 
@@ -104,74 +123,49 @@ class Retriever:
         """Fused hits for a text query, an image query, or both."""
         if not query.strip() and image is None:
             raise ConfigError("give a question, an --image, or both")
-        rankings: dict[str, list[tuple[str, float]]] = {}
-        found: dict[str, SearchResult] = {}
+        sig = Signals()
         matches: dict[str, sv.Match] = {}
         if image is not None:
-            matches = self._visual(image, rankings, found)
+            matches = self._visual(image, sig)
         if query.strip():
-            self._text(query, rankings, found)
+            self._text(query, sig)
             if self.c.image_embedder.supports_text and image is None:
-                self._add(rankings, found, "text_to_image", self._image_space_text(query))
+                tv = self.c.image_embedder.embed_texts([query])[0]
+                sig.add("text_to_image", self.store.query("figure_images", tv, CANDIDATES))
         photo_text = ""
         if image is not None and (self.query_ocr == "always" or (self.query_ocr == "auto" and not matches)):
             photo_text = self._photo_text(image)
             if photo_text:
-                self._text(photo_text, rankings, found, prefix="photo_")
-        best = max(
-            (sc for sig in ("text_dense", "figure_dense") for _, sc in rankings.get(sig, [])[:1]), default=0.0
-        )
-        best_photo = max(
-            (sc for sig in ("photo_text_dense", "photo_figure_dense") for _, sc in rankings.get(sig, [])[:1]),
-            default=0.0,
-        )
+                self._text(photo_text, sig, prefix="photo_")
         return SearchResponse(
-            query, self._fuse(rankings, found, matches, k), best, photo_text, bool(matches), best_photo
+            query,
+            self._fuse(sig, matches, k),
+            sig.best("text_dense", "figure_dense"),
+            photo_text,
+            bool(matches),
+            sig.best("photo_text_dense", "photo_figure_dense"),
         )
 
-    def _add(
-        self,
-        rankings: dict[str, list[tuple[str, float]]],
-        found: dict[str, SearchResult],
-        signal: str,
-        results: list[SearchResult],
-    ) -> None:
-        rankings[signal] = [(r.id, r.similarity) for r in results]
-        for r in results:
-            found.setdefault(r.id, r)
-
-    def _text(
-        self,
-        text: str,
-        rankings: dict[str, list[tuple[str, float]]],
-        found: dict[str, SearchResult],
-        prefix: str = "",
-    ) -> None:
+    def _text(self, text: str, sig: Signals, prefix: str = "") -> None:
         """Dense search over chunks and figure descriptions, and BM25 over both."""
         qv = self.c.text_embedder.embed_texts([text])[0]
-        self._add(rankings, found, prefix + "text_dense", self.store.query("text", qv, CANDIDATES))
-        self._add(rankings, found, prefix + "figure_dense", self.store.query("figures", qv, CANDIDATES))
+        sig.add(prefix + "text_dense", self.store.query("text", qv, CANDIDATES))
+        sig.add(prefix + "figure_dense", self.store.query("figures", qv, CANDIDATES))
         kw = self.keyword.search(text, CANDIDATES)
-        rankings[prefix + "keyword"] = kw
-        missing = [i for i, _ in kw if i not in found]
+        sig.rankings[prefix + "keyword"] = kw
+        missing = [i for i, _ in kw if i not in sig.found]
         if missing:
-            found.update(self._fetch(missing))
+            sig.found.update(self._fetch(missing))
 
-    def _image_space_text(self, query: str) -> list[SearchResult]:
-        tv = self.c.image_embedder.embed_texts([query])[0]
-        return self.store.query("figure_images", tv, CANDIDATES)
-
-    def _visual(
-        self, image: Image.Image, rankings: dict[str, list[tuple[str, float]]], found: dict[str, SearchResult]
-    ) -> dict[str, sv.Match]:
+    def _visual(self, image: Image.Image, sig: Signals) -> dict[str, sv.Match]:
         """Global-vector shortlist, then geometric verification of a bounded candidate set."""
         iv = self.c.image_embedder.embed_images([image])[0]
         res = self.store.query("figure_images", iv, CANDIDATES)
-        self._add(rankings, found, "visual", res)
+        sig.add("visual", res)
         matches = self._verify(image, res[:VERIFY_TOP])
         if matches:
             ranked = sorted(matches.items(), key=lambda kv: -kv[1].inliers)
-            rankings["verified"] = [(i, float(m.inliers)) for i, m in ranked]
+            sig.rankings["verified"] = [(i, float(m.inliers)) for i, m in ranked]
         return matches
 
     def _photo_text(self, image: Image.Image) -> str:
@@ -180,19 +174,12 @@ class Retriever:
         if self.c.ocr is not None:
             parts.append(self.c.ocr.read(image))
         if self.c.vlm is not None:
-            from localrag.describe.vlm import VlmDescriber
-
             parts.append(VlmDescriber(self.c.vlm, None).describe_one(image))
         return " ".join(p for p in parts if p).strip()
 
-    def _fuse(
-        self,
-        rankings: dict[str, list[tuple[str, float]]],
-        found: dict[str, SearchResult],
-        matches: dict[str, sv.Match],
-        k: int,
-    ) -> list[Hit]:
-        fused, details = rrf(rankings, {"verified": 3.0, "visual": 1.5})
+    def _fuse(self, sig: Signals, matches: dict[str, sv.Match], k: int) -> list[Hit]:
+        fused, details = rrf(sig.rankings, {"verified": 3.0, "visual": 1.5})
+        found = sig.found
         for i, m in matches.items():
             fused[i] += 1.0 + m.inliers / 10000  # a geometric match outranks any unverified hit
         hits = []
@@ -218,12 +205,6 @@ class Retriever:
                 }
             hits.append(hit)
         return hits
-
-    def _figs(
-        self, rankings: dict[str, list[tuple[str, float]]], found: dict[str, SearchResult]
-    ) -> list[SearchResult]:
-        ids = [i for i, _ in rankings.get("figure_dense", [])[:4]]
-        return [found[i] for i in ids if i in found]
 
     def _fetch(self, ids: list[str]) -> dict[str, SearchResult]:
         return {r.id: r for name in ("text", "figures") for r in self.store.get(name, ids)}
