@@ -24,6 +24,7 @@ SYSTEM = (
     "Cite the evidence you use with its number in square brackets, like [1]. "
     "If the evidence does not contain the answer, reply exactly: " + REFUSAL
 )
+MIN_WORDS = 3  # a kept sentence must say something
 MIN_SUPPORT = 0.75  # share of a sentence's content words that must occur in the evidence
 
 
@@ -58,14 +59,24 @@ def label(hit: Hit) -> str:
     return where
 
 
-def focus(text: str, question: str, max_chars: int) -> str:
-    """Keep the sentences that share most words with the question, in their original order."""
+def focus(text: str, question: str, max_chars: int, skip: set[str] | None = None) -> str:
+    """Keep the sentences that share most words with the question, in their original order.
+
+    Sentences whose words are mostly in `skip` (already quoted) and fragments of fewer than
+    MIN_WORDS words are left out.
+    """
     text = " ".join(text.split())
-    if len(text) <= max_chars or not question:
-        return text[:max_chars]
+    if len(text) <= max_chars and not skip:
+        return text
+    seen = skip or set()
+    sents = [
+        s
+        for s in re.split(r"(?<=[.;:!?])\s+", text)
+        if not (ws := set(_words(s))) or len(ws & seen) < 0.7 * len(ws)
+    ]
     q = set(_words(question))
-    sents = re.split(r"(?<=[.;:!?])\s+", text)
-    ranked = sorted(range(len(sents)), key=lambda i: -len(q & set(_words(sents[i]))))
+    useful = [i for i, s in enumerate(sents) if sum(w.isalpha() for w in _words(s)) >= MIN_WORDS]
+    ranked = sorted(useful, key=lambda i: -len(q & set(_words(sents[i]))))
     keep: set[int] = set()
     size = 0
     for i in ranked:
@@ -111,8 +122,8 @@ def supported_sentences(text: str, evidence: str) -> str:
     kept: list[str] = []
     for sent in re.split(r"(?<=[.!?])\s+|\n+", text):
         words = _words(re.sub(r"\[[\d,\s]+\]", " ", sent))
-        if not words or sent.strip() in kept:
-            continue
+        if sum(w.isalpha() for w in words) < MIN_WORDS or sent.strip() in kept:
+            continue  # list markers and fragments say nothing
         if len(words) >= 8 and len(set(words)) < 0.5 * len(words):
             continue  # degenerate repetition, a failure mode of small models
         if sum(w in vocab for w in words) / len(words) >= MIN_SUPPORT:
@@ -218,10 +229,20 @@ class Answerer:
     def _extractive(self, question: str, hits: list[Hit], resp: SearchResponse) -> Answer:
         """The generator's words were not supported: quote the manual instead of inventing."""
         quotes = []
-        for n, h in enumerate(hits[:2], start=1):
-            quote = focus(h.text, question, 220 if n == 1 else 160)
+        # with a verified photo match, quote the matched figure, never a loose visual neighbour
+        usable = [
+            (n, h)
+            for n, h in enumerate(hits, start=1)
+            if not resp.visual_match or h.match or h.figure is None
+        ]
+        quoted: set[str] = set()
+        for n, h in usable:
+            quote = focus(h.text, question, 220 if not quotes else 160, skip=quoted)
             if quote:
                 quotes.append(f"{quote} [{n}]")
+                quoted.update(_words(quote))
+            if len(quotes) == 2:
+                break
         if not quotes:
             return self._refuse(resp)
         text = "The manual says: " + " ".join(quotes)

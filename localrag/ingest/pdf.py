@@ -256,7 +256,7 @@ def parse_pdf(path: Path, file_sha: str) -> ParsedDocument:
                         image=img,
                         bbox=box,
                         caption=find_caption(box, spans, ph),
-                        context=context_text(box, spans),
+                        context=context_text(box, [sp for sp in spans if _line_key(sp.text) not in boiler]),
                     )
                 )
             doc.page_images[page_no] = page.render(scale=PAGE_SCALE).to_pil().convert("RGB")
