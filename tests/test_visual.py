@@ -58,7 +58,7 @@ def test_partial_photo_reports_the_region(figures):
     assert x1 <= 0.6 and x0 < 0.2
 
 
-MEASURED_TOP1 = 0.657  # the global vector alone; verification lifts recall@1 to 0.99 (eval)
+MEASURED_TOP1 = 0.971  # the global vector alone, sample manual, seed 3
 
 
 def test_hybrid_embedder_is_unit_norm_and_shortlists_every_perturbation(figures):

@@ -53,14 +53,17 @@ class HybridImageEmbedder:
         """The fingerprint comes from the registry entry."""
         self.fingerprint = fingerprint
         self.dim = EDGE_DIM + len(vocabulary()[0])
-        self._last: tuple[int, Features] | None = None
+        self._last: tuple[Image.Image, Features] | None = None
 
     def features(self, img: Image.Image) -> Features:
-        """ORB features, remembered for the last image so verification reuses them."""
-        if self._last is not None and self._last[0] == id(img):
+        """ORB features, remembered for the last image so verification reuses them.
+
+        The image itself is held, not its id: a freed image's id is soon reused by another.
+        """
+        if self._last is not None and self._last[0] is img:
             return self._last[1]
         f = features(img)
-        self._last = (id(img), f)
+        self._last = (img, f)
         return f
 
     def embed_images(self, images: list[Image.Image]) -> np.ndarray:
