@@ -39,6 +39,7 @@ def test_unsupported_and_degenerate_sentences_are_dropped():
     kept = supported_sentences(answer, evidence)
     assert kept == "Replace the CF-300 cartridge every 6 months [1]."
     assert supported_sentences("The fuse is 2A.", evidence) == "The fuse is 2A."
+    assert supported_sentences("1. [1]", evidence) == ""
 
 
 def test_focus_picks_the_relevant_sentences():

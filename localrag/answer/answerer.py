@@ -24,7 +24,8 @@ SYSTEM = (
     "Cite the evidence you use with its number in square brackets, like [1]. "
     "If the evidence does not contain the answer, reply exactly: " + REFUSAL
 )
-MIN_WORDS = 3  # a kept sentence must say something
+MIN_WORDS = 1  # a kept sentence must say something: "1." or "[2]" alone do not
+MIN_QUOTE_WORDS = 3  # quoted sentences shorter than this are line fragments
 MIN_SUPPORT = 0.75  # share of a sentence's content words that must occur in the evidence
 
 
@@ -63,7 +64,7 @@ def focus(text: str, question: str, max_chars: int, skip: set[str] | None = None
     """Keep the sentences that share most words with the question, in their original order.
 
     Sentences whose words are mostly in `skip` (already quoted) and fragments of fewer than
-    MIN_WORDS words are left out.
+    MIN_QUOTE_WORDS words are left out.
     """
     text = " ".join(text.split())
     if len(text) <= max_chars and not skip:
@@ -75,7 +76,7 @@ def focus(text: str, question: str, max_chars: int, skip: set[str] | None = None
         if not (ws := set(_words(s))) or len(ws & seen) < 0.7 * len(ws)
     ]
     q = set(_words(question))
-    useful = [i for i, s in enumerate(sents) if sum(w.isalpha() for w in _words(s)) >= MIN_WORDS]
+    useful = [i for i, s in enumerate(sents) if sum(w.isalpha() for w in _words(s)) >= MIN_QUOTE_WORDS]
     ranked = sorted(useful, key=lambda i: -len(q & set(_words(sents[i]))))
     keep: set[int] = set()
     size = 0
