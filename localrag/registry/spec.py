@@ -39,7 +39,7 @@ class FileRef:
 
     def verify_path(self) -> Path | None:
         """Return the file whose sha256 is recorded (the weights, for folder models)."""
-        if self.builtin:
+        if self.builtin and not (self.verify and self.package):
             return None
         if self.verify:
             root = _package_root(self.package) if self.package else self.resolve()

@@ -38,7 +38,7 @@ class VerifyResult:
 
 
 def _check(model_id: str, what: str, ref: FileRef, expected_size: int | None) -> VerifyResult:
-    if ref.builtin:
+    if ref.builtin and not ref.verify:
         return VerifyResult(model_id, what, None, "builtin", "built into localrag, nothing to verify")
     try:
         path = ref.verify_path()
