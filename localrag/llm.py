@@ -151,6 +151,8 @@ class LlamaModel:
         """The loaded llama_cpp.Llama."""
         if self._llm is None:
             path = self.spec.require_path()
+            if self.before_load is not None:
+                self.before_load(self)
             from llama_cpp import Llama
 
             p = self.spec.params
@@ -183,8 +185,6 @@ class LlamaModel:
 
     def chat(self, messages: list[dict[str, Any]], max_tokens: int | None = None) -> str:
         """One chat completion at the configured temperature."""
-        if self.before_load is not None and self._llm is None:
-            self.before_load(self)
         p = self.spec.params
         with _quiet_stderr(not self.verbose):
             out = self.llm.create_chat_completion(
