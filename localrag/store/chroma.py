@@ -146,6 +146,17 @@ class Store:
             for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         ]
 
+    def all_vectors(self, name: str) -> tuple[list[str], np.ndarray]:
+        """Every id and vector of a collection, for exact search."""
+        col = self.collection(name)
+        ids: list[str] = []
+        vecs: list[np.ndarray] = []
+        for offset in range(0, col.count(), 5000):
+            got = col.get(include=["embeddings"], limit=5000, offset=offset)
+            ids.extend(got["ids"])
+            vecs.append(np.asarray(got["embeddings"], np.float32))
+        return ids, (np.concatenate(vecs) if vecs else np.zeros((0, 0), np.float32))
+
     def all_documents(self, name: str) -> list[tuple[str, str, dict[str, Any]]]:
         """Every (id, document, metadata) of a collection, for keyword search."""
         col = self.collection(name)
