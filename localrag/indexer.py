@@ -231,7 +231,8 @@ class Indexer:
         _save(fig.image, path)
         cache = path.with_suffix(".orb.npz")
         if not cache.exists():
-            save_features(features(fig.image), cache)
+            # the builtin embedder has just computed these for the vector; reuse them
+            save_features(getattr(self.c.image_embedder, "features", features)(fig.image), cache)
         return str(path)
 
     def _prune(self, roots: list[Path], seen: set[str], summary: Summary) -> None:

@@ -21,6 +21,7 @@ from localrag.embed.orb import Features, features
 VOCAB = Path(__file__).resolve().parents[1] / "data" / "orb-vocab-512.npz"
 EDGE_WEIGHT = 0.4  # share of the cosine from the edge half
 MAX_HAMMING = 70  # a descriptor farther than this from every word is noise
+RECENT = 32  # images whose features are kept: one document's figures, or one query
 
 
 @cache
@@ -53,17 +54,18 @@ class HybridImageEmbedder:
         """The fingerprint comes from the registry entry."""
         self.fingerprint = fingerprint
         self.dim = EDGE_DIM + len(vocabulary()[0])
-        self._last: tuple[Image.Image, Features] | None = None
+        self._recent: list[tuple[Image.Image, Features]] = []
 
     def features(self, img: Image.Image) -> Features:
-        """ORB features, remembered for the last image so verification reuses them.
+        """ORB features, remembered for recent images so verification and indexing reuse them.
 
-        The image itself is held, not its id: a freed image's id is soon reused by another.
+        The images themselves are held, not their ids: a freed image's id is soon reused.
         """
-        if self._last is not None and self._last[0] is img:
-            return self._last[1]
+        for seen, f in self._recent:
+            if seen is img:
+                return f
         f = features(img)
-        self._last = (img, f)
+        self._recent = [*self._recent[-(RECENT - 1) :], (img, f)]
         return f
 
     def embed_images(self, images: list[Image.Image]) -> np.ndarray:
