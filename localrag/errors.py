@@ -23,6 +23,10 @@ class ModelError(LocalragError):
     exit_code = 3
 
 
+class ContextOverflowError(ModelError):
+    """A prompt does not fit the model's context window."""
+
+
 class IngestError(LocalragError):
     """One input file cannot be read; names the file and the reason."""
 

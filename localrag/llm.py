@@ -6,14 +6,17 @@ import base64
 import contextlib
 import io
 import os
+from collections.abc import Callable
 from typing import Any
 
 from PIL import Image
 
-from localrag.errors import ConfigError, ModelError
+from localrag.errors import ConfigError, ContextOverflowError, ModelError
 from localrag.registry import ModelSpec
 
 IMAGE_MAX_SIDE = 896  # images are downscaled to this before they reach a VLM
+DEFAULT_N_CTX = 4096
+DEFAULT_MAX_TOKENS = 256
 
 HANDLERS = {
     "mtmd": "MTMDChatHandler",
@@ -95,9 +98,18 @@ class LlamaModel:
             path = ref.resolve() if ref is not None else None
             if path is not None and path.exists():
                 size += path.stat().st_size
-        n_ctx = int(self.spec.params.get("n_ctx", 4096))
-        kv = n_ctx * 96 * 1024  # ~96 KiB per token: a 3-4B model's f16 KV cache with GQA
+        kv = self.n_ctx * 96 * 1024  # ~96 KiB per token: a 3-4B model's f16 KV cache with GQA
         return int((size * 1.1 + kv) / (1 << 20))
+
+    @property
+    def n_ctx(self) -> int:
+        """Context length in tokens."""
+        return int(self.spec.params.get("n_ctx", DEFAULT_N_CTX))
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens generated at most per answer."""
+        return int(self.spec.params.get("max_tokens", DEFAULT_MAX_TOKENS))
 
     @property
     def is_vision(self) -> bool:
@@ -158,7 +170,7 @@ class LlamaModel:
             p = self.spec.params
             kwargs: dict[str, Any] = {
                 "model_path": str(path),
-                "n_ctx": int(p.get("n_ctx", 4096)),
+                "n_ctx": self.n_ctx,
                 "n_batch": int(p.get("n_batch", 512)),
                 "n_ubatch": int(p.get("n_ubatch", p.get("n_batch", 512))),
                 "n_threads": self.n_threads,
@@ -183,17 +195,34 @@ class LlamaModel:
                 raise ModelError(f"model {self.spec.id!r}: llama.cpp cannot load {path}: {exc}") from exc
         return self._llm
 
-    def chat(self, messages: list[dict[str, Any]], max_tokens: int | None = None) -> str:
-        """One chat completion at the configured temperature."""
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        max_tokens: int | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> str:
+        """One chat completion at the configured temperature; on_token sees each piece as it comes."""
         p = self.spec.params
-        with _quiet_stderr(not self.verbose):
-            out = self.llm.create_chat_completion(
-                messages=messages,
-                max_tokens=int(max_tokens or p.get("max_tokens", 256)),
-                temperature=float(p.get("temperature", 0.0)),
-                repeat_penalty=float(p.get("repeat_penalty", 1.1)),
-            )
-        return str(out["choices"][0]["message"]["content"] or "").strip()
+        kwargs: dict[str, Any] = {
+            "messages": messages,
+            "max_tokens": int(max_tokens or self.max_tokens),
+            "temperature": float(p.get("temperature", 0.0)),
+            "repeat_penalty": float(p.get("repeat_penalty", 1.1)),
+        }
+        try:
+            with _quiet_stderr(not self.verbose):
+                if on_token is None:
+                    out = self.llm.create_chat_completion(**kwargs)
+                    return str(out["choices"][0]["message"]["content"] or "").strip()
+                pieces = []
+                for chunk in self.llm.create_chat_completion(stream=True, **kwargs):
+                    piece = chunk["choices"][0]["delta"].get("content") or ""
+                    if piece:
+                        pieces.append(piece)
+                        on_token(piece)
+                return "".join(pieces).strip()
+        except ValueError as exc:  # llama-cpp-python: "Requested tokens (...) exceed context window"
+            raise ContextOverflowError(f"model {self.spec.id!r}: {exc}") from exc
 
     def close(self) -> None:
         """Free the model (and its VRAM)."""

@@ -146,7 +146,8 @@ def test_missing_model_file_is_named(indexed_home, tmp_path):
     reg["models"]["smollm2-135m-instruct"]["source"] = {"path": str(missing)}
     path = tmp_path / "models.yaml"
     path.write_text(yaml.safe_dump(reg))
-    res = run(indexed_home / "data", "ask", "What fuse does the unit use?", models=path)
+    q = "What fuse does the unit use?"
+    res = run(indexed_home / "data", "ask", "--mode", "generated", q, models=path)
     assert res.exit_code == 3
     assert f"file not found: {missing}" in res.stderr
 

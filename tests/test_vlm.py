@@ -139,12 +139,14 @@ def test_ask_passes_retrieved_figures_as_pixels(tiny_registry, indexed_home, tmp
     sent: list[list[dict]] = []
     real_chat = comps.generator.chat
 
-    def spy(messages, max_tokens=None):
+    def spy(messages, max_tokens=None, on_token=None):
         sent.append(messages)
-        return real_chat(messages, max_tokens)
+        return real_chat(messages, max_tokens, on_token)
 
     comps.generator.chat = spy
-    answerer = Answerer(Retriever(settings, comps), comps.generator)
+    answerer = Answerer(
+        Retriever(settings, comps), comps.generator, comps.text_embedder.embed_texts, mode="auto"
+    )
     photo = Image.open(QUERY_PHOTO)
     ans = answerer.ask("Which fuse is this?", photo)
     sizes = _decoded_sizes(sent[-1])
@@ -152,6 +154,11 @@ def test_ask_passes_retrieved_figures_as_pixels(tiny_registry, indexed_home, tmp
     matched = next(h for h in ans.hits if h.match)
     assert Image.open(matched.image).size in sizes or any(max(s) == 896 for s in sizes)
     assert ans.model_output
+    # the VLM's words go through the same claim check as a text generator's
+    considered = ans.sentences
+    assert considered and all(s.reason for s in considered if not s.supported)
+    kept = " ".join(s.rendered() for s in considered if s.supported)
+    assert ans.answer == kept
     other = answerer.ask("Which fuse is this?", Image.new("RGB", (300, 200), "white"))
     assert other.refused or other.model_output != ans.model_output
 

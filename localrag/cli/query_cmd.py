@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -9,8 +10,8 @@ from typing import Any
 
 import click
 
-from localrag.answer import Answerer
-from localrag.answer.answerer import label
+from localrag.answer import answerer_for
+from localrag.answer.answerer import MODES, label
 from localrag.cli import cli
 from localrag.cli.common import components_of, echo_json, load_query_image, settings_of
 from localrag.retrieve import Retriever
@@ -67,19 +68,62 @@ def search(
 @cli.command()
 @click.argument("question", required=False, default="")
 @_image_opts
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default=None,
+    help="extractive: quote the manual; generated: the generator writes, every sentence checked; "
+    "auto: generate, fall back to quoting. Default: the profile's answer_mode in models.yaml.",
+)
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="Show the generator's draft as it is written (stderr), before the checked answer. "
+    "Default: on when stderr is a terminal.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (stable contract).")
+@click.option("--verbose", "show_checks", is_flag=True, help="Also show the sentences the check dropped.")
 @click.pass_context
-def ask(ctx: click.Context, question: str, image_path: Path | None, photo_text: str, as_json: bool) -> None:
-    """Answer QUESTION (and/or --image) from the indexed manuals, with citations."""
-    c = components_of(ctx)
-    answerer = Answerer(Retriever(settings_of(ctx), c, query_ocr=photo_text), c.generator)
-    ans = answerer.ask(question, load_query_image(image_path))
+def ask(
+    ctx: click.Context,
+    question: str,
+    image_path: Path | None,
+    photo_text: str,
+    mode: str | None,
+    stream: bool | None,
+    as_json: bool,
+    show_checks: bool,
+) -> None:
+    """Answer QUESTION (and/or --image) from the indexed manuals, with citations.
+
+    Questions the manuals do not cover are refused ("Not found in the documents.");
+    every answer sentence is checked against the evidence it cites.
+    """
+    answerer = answerer_for(settings_of(ctx), components_of(ctx), photo_text, mode)
+    image = load_query_image(image_path)
+    if stream is None:
+        stream = not as_json and sys.stderr.isatty()
+    on_token = None
+    if stream and not as_json:
+
+        def on_token(piece: str) -> None:
+            click.echo(click.style(piece, dim=True), nl=False, err=True)
+
+    ans = answerer.ask(question, image, on_token=on_token)
     if as_json:
         echo_json(ans.as_json())
         return
+    if on_token is not None and ans.model_output is not None:
+        click.echo("\n(draft above; checked answer below)", err=True)
+    for note in ans.notices:
+        click.echo(f"note: {note}", err=True)
     click.echo(ans.answer)
     if ans.citations:
         click.echo("\nSources:")
         for cite in ans.citations:
             hit = ans.hits[cite["n"] - 1]
             click.echo(f"  [{cite['n']}] {label(hit)}")
+    if show_checks:
+        for s in ans.sentences:
+            if not s.supported:
+                click.echo(f"dropped: {s.text!r}: {s.reason}", err=True)

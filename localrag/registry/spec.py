@@ -13,6 +13,7 @@ import yaml
 from localrag.errors import ConfigError, ModelError
 
 ROLES = ("generator", "describer", "text_embedder", "image_embedder", "ocr")
+ANSWER_MODES = ("extractive", "generated", "auto")
 REPO_REGISTRY = Path(__file__).resolve().parents[2] / "models.yaml"
 
 
@@ -93,10 +94,11 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Profile:
-    """One model id per role; describer may be None."""
+    """One model id per role (describer may be None), and how answers are made."""
 
     name: str
     roles: dict[str, str | None]
+    answer_mode: str = "extractive"  # extractive | generated | auto (see localrag.answer)
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,13 @@ def load_registry(path: str | Path | None = None) -> Registry:
         raise ConfigError(f"{where}: expected top-level 'models' and 'profiles'")
     models = {mid: model_spec(mid, raw, where) for mid, raw in (data.get("models") or {}).items()}
     profiles: dict[str, Profile] = {}
-    for name, roles in (data.get("profiles") or {}).items():
+    for name, raw_roles in (data.get("profiles") or {}).items():
+        roles = dict(raw_roles or {})
+        mode = roles.pop("answer_mode", "extractive")
+        if mode not in ANSWER_MODES:
+            raise ConfigError(
+                f"{where}: profile {name!r} has answer_mode {mode!r}; expected one of {ANSWER_MODES}"
+            )
         for role, mid in roles.items():
             if role not in ROLES:
                 raise ConfigError(f"{where}: profile {name!r} has unknown role {role!r}")
@@ -193,5 +201,5 @@ def load_registry(path: str | Path | None = None) -> Registry:
                 raise ConfigError(
                     f"{where}: profile {name!r} puts {mid!r} ({models[mid].role}) in role {role!r}"
                 )
-        profiles[name] = Profile(name=name, roles=dict(roles))
+        profiles[name] = Profile(name=name, roles=roles, answer_mode=mode)
     return Registry(path=where, models=models, profiles=profiles, options=dict(data.get("settings") or {}))

@@ -67,7 +67,6 @@ class SearchResponse:
 
     query: str
     hits: list[Hit]
-    best_text_similarity: float
     photo_text: str = ""
     visual_match: bool = False
     best_photo_similarity: float = 0.0
@@ -145,7 +144,6 @@ class Retriever:
         return SearchResponse(
             query,
             self._fuse(sig, matches, k),
-            sig.best("text_dense", "figure_dense"),
             photo_text,
             bool(matches),
             sig.best("photo_text_dense", "photo_figure_dense"),
