@@ -129,11 +129,11 @@ class Answerer:
         return self._answerability
 
     @staticmethod
-    def supported(resp: SearchResponse, photo: bool) -> bool:
+    def photo_matches(resp: SearchResponse) -> bool:
         """A photo needs a verified figure, or clearly matching text on it."""
-        if not resp.hits:
-            return False
-        return bool(photo) and (resp.visual_match or resp.best_photo_similarity >= MIN_PHOTO_TEXT_SIMILARITY)
+        return bool(resp.hits) and (
+            resp.visual_match or resp.best_photo_similarity >= MIN_PHOTO_TEXT_SIMILARITY
+        )
 
     def assess(self, question: str, hits: list[Hit]) -> tuple[Focused, Verdict]:
         """Score the evidence's sentences against the question and judge answerability."""
@@ -153,12 +153,11 @@ class Answerer:
             return Answer(EMPTY_INDEX, [], True, [], mode="refused", notices=notices)
         resp = self.retriever.search(question, image, k=max(self.n_evidence, 5))
         hits = resp.hits[: self.n_evidence]
-        photo = image is not None
         q = question.strip() or PHOTO_QUESTION
         allowed: set[int] | None = None
         matched: int | None = None
-        if photo:
-            if not self.supported(resp, True):
+        if image is not None:
+            if not self.photo_matches(resp):
                 return self._refuse(resp, None, NO_MATCH, notices)
             matched = next((n for n, h in enumerate(hits, 1) if h.match), None)
             if matched is not None:
@@ -166,41 +165,38 @@ class Answerer:
                 # with a verified match, quote the matched figure or text, never a loose neighbour
                 allowed = {n for n, h in enumerate(hits, 1) if h.match or h.figure is None}
         focused, verdict = self.assess(q, hits)
-        if not photo and not verdict.answerable:
+        if image is None and not verdict.answerable:
             return self._refuse(resp, verdict, REFUSAL, notices)
-        ans: Answer | None = None
+        raw, considered = None, []
         if self.mode != "extractive":
-            ans = self._generate(q, image, resp, focused, allowed, notices, on_token)
-            if ans is not None and not ans.refused:
-                ans.verdict = verdict
-                return ans
-        if self.mode == "generated":
-            out = self._refuse(resp, verdict, REFUSAL, notices)
-            if ans is not None:
-                out.model_output, out.sentences = ans.model_output, ans.sentences
-            return out
-        quoted = extract(focused, allowed)
-        if matched is not None:
-            # a verified photo is about its figure: quote the figure first, then the best text
+            raw, considered = self._generate(q, image, hits, focused, allowed, notices, on_token)
+            kept = [s for s in considered if s.supported]
+            if kept:
+                return self._answer(kept, considered, resp, verdict, "generated", notices, raw)
+            if self.mode == "generated":
+                out = self._refuse(resp, verdict, REFUSAL, notices)
+                out.model_output, out.sentences = raw, considered
+                return out
+        if matched is None:
+            quoted = extract(focused, allowed)
+        else:  # a verified photo is about its figure: quote the figure first, then the best text
             quoted = extract(focused, {matched})[:1] + extract(focused, (allowed or set()) - {matched})[:1]
         if not quoted:
             return self._refuse(resp, verdict, REFUSAL, notices)
-        dropped = ans.sentences if ans is not None else []
-        return self._answer(quoted, resp, verdict, "extractive", notices, dropped, ans)
+        return self._answer(quoted, considered, resp, verdict, "extractive", notices, raw)
 
     def _generate(
         self,
         q: str,
         image: Image.Image | None,
-        resp: SearchResponse,
+        hits: list[Hit],
         focused: Focused,
         allowed: set[int] | None,
         notices: list[str],
         on_token: Callable[[str], None] | None,
-    ) -> Answer | None:
-        """Generate from the focused sentences; keep only the sentences the check supports."""
+    ) -> tuple[str | None, list[Sentence]]:
+        """The generator's raw words and its sentences, each checked against what it cites."""
         assert self.generator is not None
-        hits = resp.hits[: self.n_evidence]
         user = prompt(q, focused, allowed)
         content: Any = self._vision_content(user, image, hits) if self.generator.is_vision else user
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
@@ -208,39 +204,33 @@ class Answerer:
             raw = self.generator.chat(messages, on_token=on_token)
         except ContextOverflowError as exc:
             notices.append(f"generation failed ({exc}); quoting the manual instead")
-            return None
+            return None, []
         sentences = split_answer(raw.replace(REFUSAL, " "), len(hits))
         if allowed is not None:
             for s in sentences:
                 s.cites = [n for n in s.cites if n in allowed]
-        self.checker.check(sentences, focused)
-        kept = [s for s in sentences if s.supported]
-        if not kept:
-            return Answer(REFUSAL, [], True, resp.hits, mode="refused", model_output=raw, sentences=sentences)
-        ans = self._answer(kept, resp, None, "generated", notices, [s for s in sentences if not s.supported])
-        ans.model_output = raw
-        return ans
+        return raw, self.checker.check(sentences, focused)
 
+    @staticmethod
     def _answer(
-        self,
         kept: list[Sentence],
+        considered: list[Sentence],
         resp: SearchResponse,
-        verdict: Verdict | None,
+        verdict: Verdict,
         mode: str,
         notices: list[str],
-        dropped: list[Sentence],
-        draft: Answer | None = None,
+        raw: str | None,
     ) -> Answer:
-        text = " ".join(s.rendered() for s in kept)
+        """The answer from the kept sentences; the generator's dropped ones stay listed."""
         nums = list(dict.fromkeys(n for s in kept for n in s.cites))
         return Answer(
-            text,
+            " ".join(s.rendered() for s in kept),
             citations(resp.hits, nums),
             False,
             resp.hits,
             mode=mode,
-            model_output=draft.model_output if draft else None,
-            sentences=kept + dropped,
+            model_output=raw,
+            sentences=kept + [s for s in considered if not s.supported],
             verdict=verdict,
             notices=notices,
         )

@@ -93,7 +93,7 @@ def evaluate(
         resp = retriever.search("", query, k=5)
         out.ooc_latency_ms.append((time.perf_counter() - t) * 1000)
         out.ooc_rejected.append(not resp.visual_match)
-        out.ooc_refused.append(not Answerer.supported(resp, photo=True))
+        out.ooc_refused.append(not Answerer.photo_matches(resp))
         if progress:
             progress(1)
     return summarize(out)
