@@ -179,3 +179,14 @@ def test_true_pieces_recombined_into_a_false_claim_are_dropped():
     # "6" and "UV lamp module" both occur in [2], but no one sentence of it says this
     (s,) = check("The part number of the UV lamp module is 6 [2].", "What is the lamp's part number?")
     assert not s.supported
+
+
+def test_how_do_i_is_answered_with_the_numbered_steps():
+    text = (
+        "Replace the CF-300 cartridge every 6 months. Steps: (1) press POWER and unplug the adapter; "
+        "(2) twist the lid counter-clockwise; (3) pull the old cartridge straight up; "
+        "(4) push the new cartridge down until it clicks."
+    )
+    idx = KeywordIndex([("0", text), ("1", EVIDENCE[1])])
+    got = extract(Focuser(bow_embed, idx.idf).focus("How do I replace the cartridge?", [text, EVIDENCE[1]]))
+    assert [s.text[:3] for s in got] == ["(1)", "(2)", "(3)", "(4)"] and all(s.cites == [1] for s in got)

@@ -138,3 +138,17 @@ def is_heading(unit: str) -> bool:
 def asks_quantity(question: str) -> bool:
     """True when the question asks how much, how long, when, or which version."""
     return _QUANTITY.search(question) is not None
+
+
+_PROCEDURE = re.compile(r"^\s*(?:how (?:do|can|should|would|must) (?:i|you|we|one)|how to)\b", re.I)
+_STEP = re.compile(r"^\(?\d{1,2}[.)]\s+\S")
+
+
+def asks_procedure(question: str) -> bool:
+    """True for "how do I ...?" questions, answered by a manual's numbered steps."""
+    return _PROCEDURE.search(question) is not None
+
+
+def is_step(unit: str) -> bool:
+    """A numbered step: "(3) pull the old cartridge straight up" or "3. Pull ..."."""
+    return _STEP.match(unit) is not None and (unit.startswith("(") or not is_heading(unit))
