@@ -10,7 +10,7 @@ from badfiles import bomb_png, corrupt_pdf, encrypted_pdf, good_text, symlink_lo
 from conftest import SAMPLE
 
 from localrag.errors import IngestError
-from localrag.ingest import discover, file_sha256, parse_file
+from localrag.ingest import discover, file_sha256, open_image, parse_file
 from localrag.ingest.chunking import chunk_page
 from localrag.ingest.pdf import cluster_boxes, running_lines
 
@@ -119,3 +119,10 @@ def test_unreadable_file(tmp_path):
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "permission denied" in out.stdout
+
+
+def test_a_missing_image_is_named_as_missing(tmp_path):
+    with pytest.raises(IngestError, match="no such file"):
+        open_image(tmp_path / "nope.jpg")
+    with pytest.raises(IngestError, match="is a folder"):
+        open_image(tmp_path)

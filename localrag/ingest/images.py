@@ -23,6 +23,10 @@ def open_image(path: Path) -> Image.Image:
                 img = ImageOps.exif_transpose(im).convert("RGB")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise IngestError(path, f"image too large, refused as a decompression bomb ({exc})") from exc
+    except FileNotFoundError as exc:
+        raise IngestError(path, "no such file") from exc
+    except IsADirectoryError as exc:
+        raise IngestError(path, "is a folder, not an image") from exc
     except UnidentifiedImageError as exc:
         raise IngestError(path, "not an image Pillow can decode (wrong extension or corrupt)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
