@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from localrag.answer.focus import Focused, Focuser
+from localrag.answer.focus import Focused
 from localrag.answer.text import QUESTION_WORDS, content_stems, words
 
 # A question word absent from the evidence still counts as covered when one evidence word is
@@ -63,12 +63,10 @@ class Answerability:
 
     def __init__(
         self,
-        focuser: Focuser,
         embed: Callable[[list[str]], np.ndarray],
         thresholds: Thresholds | None = None,
     ) -> None:
         """Word vectors are cached: the same evidence words recur across questions."""
-        self.focuser = focuser
         self.embed = embed
         self.thresholds = thresholds or Thresholds()
         self._word_vecs: dict[str, np.ndarray] = {}
@@ -82,7 +80,7 @@ class Answerability:
 
     def judge(self, focused: Focused, signals: list[dict[str, Any]]) -> Verdict:
         """Coverage of the question's distinctive terms, sentence similarity, ranking agreement."""
-        terms = self.focuser.terms(focused.question)
+        terms = focused.terms
         ev_text = " ".join(u for ev in focused.evidence for u in ev.units)
         have = set(content_stems(ev_text))
         uncovered = [t for st, t in terms.items() if st not in have]

@@ -112,7 +112,7 @@ class Answerer:
         self.n_images = n_images
         self.checker = ClaimChecker(embed)
         self._focuser: Focuser | None = None
-        self._answerability: Answerability | None = None
+        self.answerability = Answerability(embed)  # its word-vector cache lives with the answerer
 
     @property
     def focuser(self) -> Focuser:
@@ -120,13 +120,6 @@ class Answerer:
         if self._focuser is None:
             self._focuser = Focuser(self.embed, self.retriever.keyword.idf)
         return self._focuser
-
-    @property
-    def answerability(self) -> Answerability:
-        """The calibrated refusal check (its word-vector cache lives as long as the answerer)."""
-        if self._answerability is None:
-            self._answerability = Answerability(self.focuser, self.embed)
-        return self._answerability
 
     @staticmethod
     def photo_matches(resp: SearchResponse) -> bool:

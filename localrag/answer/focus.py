@@ -39,16 +39,15 @@ def question_words(question: str, idf: Mapping[str, float]) -> list[str]:
 
 @dataclass
 class Evidence:
-    """The text of one numbered evidence block, split once into units."""
+    """One numbered evidence block, split once into units."""
 
     n: int
-    text: str
     units: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, n: int, text: str) -> Evidence:
         """Split into units, leaving out text that addresses a model rather than a reader."""
-        return cls(n, text, [u for u in units(text) if not INJECTION.search(u)])
+        return cls(n, [u for u in units(text) if not INJECTION.search(u)])
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,7 @@ class Focused:
     """The evidence of one question: blocks, unit vectors and units ranked by score."""
 
     question: str
+    terms: dict[str, Term]
     evidence: list[Evidence]
     unit_vecs: dict[int, np.ndarray]
     ranked: list[Scored] = field(default_factory=list)
@@ -123,12 +123,12 @@ class Focuser:
     def focus(self, question: str, texts: list[str]) -> Focused:
         """Score every unit of the numbered evidence texts against the question."""
         evidence = [Evidence.of(n, t) for n, t in enumerate(texts, start=1)]
+        terms = self.terms(question)
         all_units = [u for ev in evidence for u in ev.units]
         if not all_units:
-            return Focused(question, evidence, {})
+            return Focused(question, terms, evidence, {})
         vecs = self.embed([question, *all_units])
         qv, uv = vecs[0], vecs[1:]
-        terms = self.terms(question)
         quantity = asks_quantity(question)
         total = sum(t.weight for t in terms.values()) or 1.0
         unit_vecs: dict[int, np.ndarray] = {}
@@ -149,4 +149,4 @@ class Focuser:
                     score *= HEADING_PENALTY
                 ranked.append(Scored(ev.n, unit, sim, overlap, score))
         ranked.sort(key=lambda s: -s.score)
-        return Focused(question, evidence, unit_vecs, ranked)
+        return Focused(question, terms, evidence, unit_vecs, ranked)
