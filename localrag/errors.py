@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from localrag.sources import printable
+
 
 class LocalragError(Exception):
     """Base of every error localrag raises on purpose."""
@@ -32,8 +34,8 @@ class IngestError(LocalragError):
 
     def __init__(self, path: Path | str, reason: str) -> None:
         """Keep the path and reason separately so summaries can list them."""
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
+        self.path = printable(path)  # a name that is not UTF-8 must not break the message
+        super().__init__(f"{self.path}: {reason}")
         self.reason = reason
 
 
@@ -45,3 +47,11 @@ class StoreError(LocalragError):
 
 class ModelMismatchError(StoreError):
     """The index was built by a different model than the one configured."""
+
+
+class DiskFullError(StoreError):
+    """A write to the data directory failed for lack of space."""
+
+
+class IndexBusyError(StoreError):
+    """Another process is writing to the same index."""

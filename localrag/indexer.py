@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from PIL import Image
 
 from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.base import Describer, Description, compose
-from localrag.embed.orb import features, save_features
-from localrag.errors import IngestError
+from localrag.embed.orb import features
+from localrag.errors import DiskFullError, IngestError, StoreError
 from localrag.ingest import Figure, ParsedDocument, content_id, discover, file_sha256, parse_file
-from localrag.state import State
+from localrag.sources import absolute_path, exists, printable, source_of
+from localrag.state import FORMAT, FileRow, State
 from localrag.store import Record, Store
+from localrag.store.blobs import Blobs, features_key, key_for
+from localrag.store.lock import writer_lock
+from localrag.upgrade import upgrade
 
 
 @dataclass
@@ -40,6 +45,8 @@ class Summary:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    collected: int = 0  # blobs deleted because nothing referenced them any more
+    aborted: StoreError | None = None  # a fault that stopped the run (a full disk)
     warnings: list[str] = field(default_factory=list)
     pages: int = 0
     figures: int = 0
@@ -66,18 +73,6 @@ class ProgressSink:
         """Called at the end."""
 
 
-def blob_path(settings: Settings, key: str) -> Path:
-    """Where a figure crop or page render is kept, sharded by id."""
-    return settings.blobs_dir / key[:2] / f"{key}.png"
-
-
-def _save(img: Image.Image, path: Path) -> str:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        img.save(path, "PNG", optimize=False, compress_level=3)
-    return str(path)
-
-
 class Indexer:
     """Runs ingest -> describe -> embed -> store for a set of paths."""
 
@@ -88,14 +83,22 @@ class Indexer:
         self.settings = settings
         self.c = components
         self._describer = describer
-        self.state = State(settings.state_db)
+        self.blobs = Blobs(settings.blobs_dir)
+        self._state: State | None = None
         self._store: Store | None = None
+
+    @property
+    def state(self) -> State:
+        """The state DB, opened on first need."""
+        if self._state is None:
+            self._state = State(self.settings.state_db)
+        return self._state
 
     @property
     def store(self) -> Store:
         """Opened on first need; refuses an index built by other models."""
         if self._store is None:
-            self._store = Store(self.settings.chroma_dir, self.c.fingerprints())
+            self._store = Store(self.settings.chroma_dir, self.c.fingerprints(), self.blobs)
             for name in ("text", "figures", "figure_images"):
                 self._store.collection(name)
         return self._store
@@ -108,37 +111,67 @@ class Indexer:
         force: bool = False,
     ) -> Summary:
         """Index what changed under paths; with prune, drop sources that have gone."""
+        with writer_lock(self.settings.data_dir):
+            return self._sync(paths, prune, progress or ProgressSink(), force)
+
+    def _sync(self, paths: list[Path], prune: bool, sink: ProgressSink, force: bool) -> Summary:
         t0 = time.perf_counter()
-        sink = progress or ProgressSink()
         summary = Summary()
         _ = self.store  # fail fast on a model mismatch before any work
+        if self.state.format < FORMAT:
+            summary.warnings.extend(upgrade(self.state, self.store, self.blobs))
 
         def failed(err: IngestError) -> None:
             summary.failed.append((err.path, err.reason))
 
         files = list(dict.fromkeys(discover(paths, failed)))
         sink.start(len(files))
+        seen: set[str] = set()
         for path in files:
-            source = str(path)
+            source = source_of(path)
+            seen.add(source)
             try:
                 sha = file_sha256(path)
                 if not force and self.state.file_sha(source) == sha:
                     summary.skipped.append(source)
                     sink.file_done(source, 0, 0)
                     continue
-                self._index_one(path, sha, summary, sink)
+                self._guarded(
+                    lambda path=path, source=source, sha=sha: self._index_one(
+                        path, source, sha, summary, sink
+                    )
+                )
             except IngestError as err:
                 failed(err)
                 sink.file_done(source, 0, 0)
-        if prune:
-            self._prune(paths, {str(p) for p in files}, summary)
+            except StoreError as err:
+                summary.aborted = err  # the disk or the store is at fault: the other files would fail too
+                break
+        try:
+            if prune and summary.aborted is None:
+                self._guarded(lambda: self._prune(paths, seen, summary))
+            summary.collected = len(self.blobs.collect(self.state.blob_keys()))
+        except StoreError as err:
+            summary.aborted = summary.aborted or err
         sink.close()
         summary.seconds = time.perf_counter() - t0
         return summary
 
-    def _index_one(self, path: Path, sha: str, summary: Summary, sink: ProgressSink) -> None:
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """Run a step; a state DB that cannot be written becomes a StoreError."""
+        try:
+            step()
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc):
+                raise DiskFullError(
+                    f"{self.settings.state_db}: no space left on device; free some space and run again"
+                ) from exc
+            raise StoreError(f"{self.settings.state_db}: cannot write the index state ({exc})") from exc
+
+    def _index_one(self, path: Path, source: str, sha: str, summary: Summary, sink: ProgressSink) -> None:
         t = time.perf_counter()
         doc = parse_file(path, sha)
+        doc.source = source
         summary.times.ingest += time.perf_counter() - t
         summary.warnings.extend(doc.warnings)
 
@@ -147,23 +180,45 @@ class Indexer:
         summary.times.describe += time.perf_counter() - t
 
         t = time.perf_counter()
-        records = self._records(doc, descriptions)
+        records, keys = self._records(doc, descriptions)
         summary.times.embed += time.perf_counter() - t
 
-        # everything is computed before the old records go, so a failure above loses nothing
+        # Everything is computed and every blob written before the store changes, so a failure
+        # above loses nothing. New records go in before the old ones go out; a fault (a full
+        # disk) rolls back to the old records, and a kill leaves the file pending for the next run.
         t = time.perf_counter()
-        self.store.delete_source(doc.source)
-        for name, recs in records.items():
-            if recs:
+        raw = os.fsencode(absolute_path(path))
+        old_row, old_keys = self.state.row(source), self.state.blob_keys(source)
+        old_ids = {name: set(self.store.ids_for_source(name, source)) for name in records}
+        new_ids = {name: {r.id for r in recs} for name, recs in records.items()}
+        self.state.begin_file(source, raw, keys)
+        try:
+            for name, recs in records.items():
                 self.store.add(name, recs)
-        self.state.put_file(doc.source, sha, doc.pages, len(doc.chunks), len(doc.figures))
+            for name in records:
+                self.store.delete_ids(name, sorted(old_ids[name] - new_ids[name]))
+        except (StoreError, sqlite3.Error):
+            self._roll_back(source, (old_row, old_keys), {n: new_ids[n] - old_ids[n] for n in records})
+            raise
+        self.state.commit_file(source, sha, (doc.pages, len(doc.chunks), len(doc.figures)), raw, keys)
         summary.times.store += time.perf_counter() - t
 
-        summary.indexed.append(doc.source)
+        summary.indexed.append(source)
         summary.pages += doc.pages
         summary.figures += len(doc.figures)
         summary.chunks += len(doc.chunks)
-        sink.file_done(doc.source, doc.pages, len(doc.figures))
+        sink.file_done(source, doc.pages, len(doc.figures))
+
+    def _roll_back(
+        self, source: str, old: tuple[FileRow | None, set[str]], added: dict[str, set[str]]
+    ) -> None:
+        """Take out what a failed write added and put the file's old state back, if the disk lets us."""
+        try:
+            for name, ids in added.items():
+                self.store.delete_ids(name, sorted(ids))
+            self.state.restore(source, *old)
+        except (StoreError, sqlite3.Error):
+            pass  # the file stays pending: the next run re-indexes it, and `check` says so
 
     def _describe(self, figures: list[Figure], summary: Summary, sink: ProgressSink) -> list[Description]:
         if not figures:
@@ -188,28 +243,29 @@ class Indexer:
             summary.described += len(todo)
         return [o for o in out if o is not None]
 
-    def _records(self, doc: ParsedDocument, descs: list[Description]) -> dict[str, list[Record]]:
+    def _records(
+        self, doc: ParsedDocument, descs: list[Description]
+    ) -> tuple[dict[str, list[Record]], set[str]]:
+        """Every record of a document, and the blob keys they use (written by now)."""
         fig_texts = [compose(f, d.body, d.ocr_text) for f, d in zip(doc.figures, descs, strict=True)]
         text_vecs = self.c.text_embedder.embed_texts([c.text for c in doc.chunks] + fig_texts)
-        page_imgs = {
-            p: _save(img, blob_path(self.settings, content_id(doc.file_sha, "page", p)))
-            for p, img in doc.page_images.items()
-        }
+        keys: set[str] = set()
+        page_imgs: dict[int, str] = {}
+        for p, img in doc.page_images.items():
+            page_imgs[p] = self.blobs.put_png(key_for(content_id(doc.file_sha, "page", p)), img)
+            keys.add(page_imgs[p])
         text_recs = []
         for i, ch in enumerate(doc.chunks):
-            meta = {
-                "source": doc.source,
-                "page": ch.page,
-                "kind": "text",
-                "image": page_imgs.get(ch.page),
-            }
-            text_recs.append(
-                Record(content_id(doc.file_sha, ch.page, i, ch.text), text_vecs[i], ch.text, meta)
-            )
+            meta = {"source": doc.source, "page": ch.page, "kind": "text", "image": page_imgs.get(ch.page)}
+            # the source is part of every id: identical files at two paths are two documents
+            rid = content_id(doc.source, doc.file_sha, ch.page, i, ch.text)
+            text_recs.append(Record(rid, text_vecs[i], ch.text, meta))
         fig_recs, img_recs = [], []
         img_vecs = self.c.image_embedder.embed_images([f.image for f in doc.figures])
         for j, (fig, desc) in enumerate(zip(doc.figures, descs, strict=True)):
-            fid = content_id(doc.file_sha, "figure", fig.index, fig.image_sha)
+            fid = content_id(doc.source, "figure", fig.index, fig.image_sha)
+            image_key = self._save_figure(fig)
+            keys.update((image_key, features_key(image_key)))
             meta = {
                 "source": doc.source,
                 "page": fig.page,
@@ -219,31 +275,36 @@ class Indexer:
                 "caption": fig.caption,
                 "ocr": desc.ocr_text,
                 "bbox": list(fig.bbox) if fig.bbox else None,
-                "image": self._save_figure(fig),
+                "image": image_key,
             }
             fig_recs.append(Record(fid, text_vecs[len(doc.chunks) + j], fig_texts[j], meta))
             img_recs.append(Record(fid, img_vecs[j], fig_texts[j], meta))
-        return {"text": text_recs, "figures": fig_recs, "figure_images": img_recs}
+        return {"text": text_recs, "figures": fig_recs, "figure_images": img_recs}, keys
 
     def _save_figure(self, fig: Figure) -> str:
         """The crop for answers and VLMs, plus its ORB features for verification."""
-        path = blob_path(self.settings, fig.image_sha)
-        _save(fig.image, path)
-        cache = path.with_suffix(".orb.npz")
-        if not cache.exists():
-            # the builtin embedder has just computed these for the vector; reuse them
-            save_features(getattr(self.c.image_embedder, "features", features)(fig.image), cache)
-        return str(path)
+        key = self.blobs.put_png(key_for(fig.image_sha), fig.image)
+        # the builtin embedder has just computed these for the vector; reuse them
+        feats = getattr(self.c.image_embedder, "features", features)
+        if not self.blobs.valid(features_key(key)):
+            self.blobs.put_features(features_key(key), feats(fig.image), force=True)
+        return key
 
     def _prune(self, roots: list[Path], seen: set[str], summary: Summary) -> None:
-        root_strs = [str(r) for r in roots]
-        for source in self.state.sources():
-            gone = not Path(source).exists()
-            under_root = any(source == r or source.startswith(r.rstrip("/") + "/") for r in root_strs)
-            if gone or (under_root and source not in seen):
-                self.store.delete_source(source)
-                self.state.drop_file(source)
-                summary.pruned.append(source)
+        prefixes = [root_key(r) for r in roots]
+        for row in self.state.files():
+            gone = not exists(row.source, row.path)
+            under = any(row.source == r or row.source.startswith(r.rstrip("/") + "/") for r in prefixes)
+            if gone or (under and row.source not in seen):
+                self.state.mark_pending(row.source)  # a kill from here on leaves it to be pruned again
+                self.store.delete_source(row.source)
+                self.state.drop_file(row.source)
+                summary.pruned.append(row.source)
 
 
-__all__ = ["Indexer", "ProgressSink", "Summary", "blob_path"]
+def root_key(path: Path) -> str:
+    """A folder or file given to index, spelled as the sources under it are."""
+    return printable(path.resolve()) if path.is_dir() else source_of(path)
+
+
+__all__ = ["Indexer", "ProgressSink", "Summary", "root_key"]

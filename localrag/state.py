@@ -1,10 +1,22 @@
-"""SQLite state beside Chroma: which files are indexed, and the description cache."""
+"""SQLite state beside Chroma: which files are indexed, the blobs they own, the description cache.
+
+Every change bumps a generation counter, so a long-lived reader can tell that another
+process has re-indexed and reload instead of serving stale hits.
+"""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+
+from localrag.errors import StoreError
+
+FORMAT = 2  # 1: sources as typed and ids without the source; 2: absolute sources, ids per source
+PENDING = ""  # the sha of a file whose records are being replaced: a re-run re-indexes it
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -23,20 +35,118 @@ CREATE TABLE IF NOT EXISTS descriptions (
     ocr_text TEXT NOT NULL,
     PRIMARY KEY (image_sha, model_key, prompt_key)
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (source, key)
+);
+CREATE INDEX IF NOT EXISTS blobs_by_key ON blobs (key);
 """
 
 
-class State:
-    """Small transactional key-value tables; one connection per process."""
+@dataclass(frozen=True)
+class FileRow:
+    """One indexed file as the state DB knows it."""
 
-    def __init__(self, path: Path) -> None:
-        """Open (creating) the database."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path))
-        self.db.executescript(_SCHEMA)
+    source: str
+    sha256: str
+    pages: int
+    chunks: int
+    figures: int
+    path: bytes | None
+
+    @property
+    def pending(self) -> bool:
+        """True when a run stopped while replacing this file's records."""
+        return self.sha256 == PENDING
+
+
+def writable(folder: Path) -> bool:
+    """Whether localrag may write under folder (false on a read-only mount, even for root)."""
+    probe = folder if folder.exists() else folder.parent
+    return os.access(probe, os.W_OK)
+
+
+class State:
+    """Small transactional tables; one connection per process."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        """Open the database; readonly opens it without any write, for search on a read-only mount."""
+        self.path = path
+        self.readonly = readonly
+        try:
+            if readonly and not path.exists():
+                self.db = sqlite3.connect(":memory:", check_same_thread=False)  # nothing indexed yet
+                self.db.executescript(_SCHEMA)
+                self.format = FORMAT
+                return
+            if readonly:
+                # immutable: no lock or journal files, which a read-only folder cannot hold
+                flag = "mode=ro" if writable(path.parent) else "immutable=1"
+                self.db = sqlite3.connect(f"file:{path}?{flag}", uri=True, check_same_thread=False)
+                self.format = self._format()
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(path), check_same_thread=False)
+            fresh = not self._has_table("files")
+            self.db.executescript(_SCHEMA)
+            self._upgrade_columns()
+            if fresh:
+                self.set_meta("format", str(FORMAT))
+            self.format = self._format()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open the index state ({exc})") from exc
+
+    def _has_table(self, name: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))
+        return row.fetchone() is not None
+
+    def _upgrade_columns(self) -> None:
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
+        if "path" not in cols:
+            with self.db:
+                self.db.execute("ALTER TABLE files ADD COLUMN path BLOB")
+
+    def _format(self) -> int:
+        if not self._has_table("files"):
+            return FORMAT
+        if not self._has_table("meta"):
+            return 1
+        row = self.db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        if row is not None:
+            return int(row[0])
+        return 1 if self.db.execute("SELECT 1 FROM files LIMIT 1").fetchone() else FORMAT
+
+    def meta(self, key: str) -> str | None:
+        """A value from the meta table."""
+        if not self._has_table("meta"):
+            return None
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a meta value."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?,?)", (key, value))
+        if key == "format":
+            self.format = int(value)
+
+    def generation(self) -> int:
+        """A counter bumped by every change to the indexed files."""
+        try:
+            return int(self.meta("generation") or 0)
+        except sqlite3.Error:
+            return -1  # unreadable now: treat as changed, the reader reloads and retries
+
+    def _bump(self) -> None:
+        self.db.execute(
+            "INSERT INTO meta VALUES ('generation', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
 
     def file_sha(self, source: str) -> str | None:
-        """The sha256 the file had when it was last indexed."""
+        """The sha256 the file had when it was last indexed (PENDING when interrupted)."""
         row = self.db.execute("SELECT sha256 FROM files WHERE source=?", (source,)).fetchone()
         return row[0] if row else None
 
@@ -44,24 +154,89 @@ class State:
         """Every indexed source."""
         return [r[0] for r in self.db.execute("SELECT source FROM files ORDER BY source")]
 
-    def files(self) -> list[tuple[str, str, int, int, int]]:
-        """(source, sha256, pages, chunks, figures) for every indexed file."""
-        return list(
-            self.db.execute("SELECT source, sha256, pages, chunks, figures FROM files ORDER BY source")
-        )
+    def files(self) -> list[FileRow]:
+        """Every indexed file."""
+        return [
+            FileRow(*row)
+            for row in self.db.execute(
+                "SELECT source, sha256, pages, chunks, figures, path FROM files ORDER BY source"
+            )
+        ]
 
-    def put_file(self, source: str, sha: str, pages: int, chunks: int, figures: int) -> None:
-        """Record a file as indexed."""
+    def row(self, source: str) -> FileRow | None:
+        """One indexed file."""
+        got = self.db.execute(
+            "SELECT source, sha256, pages, chunks, figures, path FROM files WHERE source=?", (source,)
+        ).fetchone()
+        return FileRow(*got) if got else None
+
+    def restore(self, source: str, old: FileRow | None, keys: Iterable[str]) -> None:
+        """Undo begin_file: the file's row as it was (or no row), with the blobs it had."""
+        with self.db:
+            self.db.execute("DELETE FROM blobs WHERE source=?", (source,))
+            if old is None:
+                self.db.execute("DELETE FROM files WHERE source=?", (source,))
+            else:
+                self.db.execute(
+                    "UPDATE files SET sha256=?, path=? WHERE source=?", (old.sha256, old.path, source)
+                )
+                self.db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?)", [(source, k) for k in keys])
+            self._bump()
+
+    def begin_file(self, source: str, path: bytes | None, keys: Iterable[str]) -> None:
+        """Mark a file as being replaced, and claim the blobs its new records will use.
+
+        Until commit_file, a kill leaves the file pending (re-indexed by the next run) and
+        both its old and new blobs referenced (so garbage collection cannot take either).
+        """
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
-                (source, sha, pages, chunks, figures, time.time()),
+                "INSERT INTO files VALUES (?,?,0,0,0,?,?) ON CONFLICT(source) DO UPDATE SET "
+                "sha256=excluded.sha256, path=excluded.path",
+                (source, PENDING, time.time(), path),
             )
+            self.db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?)", [(source, k) for k in keys])
+            self._bump()
+
+    def commit_file(
+        self, source: str, sha: str, counts: tuple[int, int, int], path: bytes | None, keys: Iterable[str]
+    ) -> None:
+        """Record a file as indexed with exactly these blobs."""
+        pages, chunks, figures = counts
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+                (source, sha, pages, chunks, figures, time.time(), path),
+            )
+            self.db.execute("DELETE FROM blobs WHERE source=?", (source,))
+            self.db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?)", [(source, k) for k in keys])
+            self._bump()
+
+    def mark_pending(self, source: str) -> None:
+        """Flag a file whose records are about to change outside begin/commit (prune, repair)."""
+        with self.db:
+            self.db.execute("UPDATE files SET sha256=? WHERE source=?", (PENDING, source))
+            self._bump()
 
     def drop_file(self, source: str) -> None:
-        """Forget a file."""
+        """Forget a file and release its blobs."""
         with self.db:
             self.db.execute("DELETE FROM files WHERE source=?", (source,))
+            self.db.execute("DELETE FROM blobs WHERE source=?", (source,))
+            self._bump()
+
+    def blob_keys(self, source: str | None = None) -> set[str]:
+        """Blob keys referenced by one source, or by any."""
+        if source is None:
+            return {r[0] for r in self.db.execute("SELECT DISTINCT key FROM blobs")}
+        return {r[0] for r in self.db.execute("SELECT key FROM blobs WHERE source=?", (source,))}
+
+    def blob_owners(self) -> dict[str, set[str]]:
+        """Blob key -> the sources that reference it."""
+        out: dict[str, set[str]] = {}
+        for source, key in self.db.execute("SELECT source, key FROM blobs"):
+            out.setdefault(key, set()).add(source)
+        return out
 
     def cached(self, image_sha: str, model_key: str, prompt_key: str) -> tuple[str, str] | None:
         """A cached (description, ocr_text), if this figure was described by this model+prompt."""
@@ -82,3 +257,6 @@ class State:
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
+
+
+__all__ = ["FORMAT", "PENDING", "FileRow", "State", "writable"]

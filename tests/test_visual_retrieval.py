@@ -106,7 +106,7 @@ def test_visual_shortlist_finds_outliers_among_near_duplicates(tmp_path):
     """HNSW drops figures that sit apart from a dense cluster; the shortlist must not."""
     import numpy as np
 
-    from localrag.store import Record
+    from localrag.store import Record, Store
 
     rng = np.random.default_rng(1)
     base = rng.random(744).astype(np.float32) ** 3
@@ -114,12 +114,14 @@ def test_visual_shortlist_finds_outliers_among_near_duplicates(tmp_path):
     vecs[:7] = rng.random((7, 744)).astype(np.float32) ** 3
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     settings = Settings(data_dir=tmp_path)
-    retriever = Retriever(settings, Components(settings))
+    comps = Components(settings)
+    retriever = Retriever(settings, comps)
     order = [*range(7, 3000)]
     for k, pos in enumerate((300, 900, 1500, 2100, 2500, 2800, 2990)):
         order.insert(pos, k)
     meta = {"source": "s.pdf", "page": 1, "figure": 1, "kind": "figure"}
-    retriever.store.add("figure_images", [Record(str(i), vecs[i], "", meta) for i in order])
+    writer = Store(settings.chroma_dir, comps.fingerprints())
+    writer.add("figure_images", [Record(str(i), vecs[i], "", meta) for i in order])
     queries = vecs[:7] + 0.01 * rng.random((7, 744)).astype(np.float32)
     found = [str(i) in {r.id for r in retriever.nearest_figures(q, 20)} for i, q in enumerate(queries)]
     assert all(found), found

@@ -245,9 +245,13 @@ class Answerer:
             budget -= 1
         figures = [(n, h) for n, h in enumerate(hits, start=1) if h.figure is not None and h.image]
         for n, h in figures[:budget]:
+            try:
+                with Image.open(h.image) as im:
+                    url = image_url(im)
+            except Exception:  # a damaged or vanished blob: the figure's text still stands
+                continue
             parts.append({"type": "text", "text": f"Evidence [{n}] figure:"})
-            with Image.open(h.image) as im:
-                parts.append({"type": "image_url", "image_url": {"url": image_url(im)}})
+            parts.append({"type": "image_url", "image_url": {"url": url}})
         parts.append({"type": "text", "text": user})
         return parts
 

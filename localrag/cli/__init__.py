@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,22 @@ class LocalragGroup(click.Group):
         except LocalragError as exc:
             click.echo(f"localrag: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("localrag: interrupted", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            # a bug, not a user error: still one line, with the way to see the details
+            if os.environ.get("LOCALRAG_DEBUG"):
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            click.echo(
+                f"localrag: internal error: {type(exc).__name__}: {first}{_origin(exc)} "
+                "(set LOCALRAG_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            ctx.exit(70)
 
 
 @click.group(cls=LocalragGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,6 +94,14 @@ def cli(
     if threads:
         settings.n_threads = threads
     ctx.obj = {"settings": settings, "verbose": verbose}
+
+
+def _origin(exc: BaseException) -> str:
+    """' at file:line' of the innermost frame that raised, to make a bug report useful."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}" if tb else ""
 
 
 def main(argv: list[str] | None = None) -> None:

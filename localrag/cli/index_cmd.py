@@ -1,4 +1,4 @@
-"""`localrag index` and `localrag status`."""
+"""`localrag index`, `localrag status` and `localrag check`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,17 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from localrag.check import count_records, inspect
+from localrag.check import repair as fix
 from localrag.cli import cli
 from localrag.cli.common import components_of, echo_json, settings_of
 from localrag.indexer import Indexer, ProgressSink, Summary
-from localrag.state import State
+from localrag.sources import shown
+from localrag.state import FORMAT, State
+from localrag.store import COLLECTIONS, Store
+from localrag.store.blobs import Blobs
+from localrag.store.lock import writer_lock
+from localrag.upgrade import upgrade
 
 
 class TqdmSink(ProgressSink):
@@ -61,9 +68,9 @@ def _print_summary(s: Summary) -> None:
     )
     click.echo(f"skipped {len(s.skipped)} unchanged file(s); pruned {len(s.pruned)}; failed {len(s.failed)}")
     for src in s.indexed:
-        click.echo(f"  indexed  {src}")
+        click.echo(f"  indexed  {shown(src)}")
     for src in s.pruned:
-        click.echo(f"  pruned   {src}")
+        click.echo(f"  pruned   {shown(src)}")
     for w in s.warnings:
         click.echo(f"warning: {w}", err=True)
     for path, reason in s.failed:
@@ -88,8 +95,10 @@ def index(
     """Sync the index with PATHS (files or folders of PDFs, images, text, Markdown).
 
     Unchanged files are skipped, changed ones replaced; --prune drops vanished ones.
+    Files are identified by their absolute path, so `docs` and `/home/me/docs` are the same.
     A file that cannot be read is reported with the reason; the rest is still indexed,
-    and the exit status is 1 when anything failed.
+    and the exit status is 1 when anything failed. A full disk stops the run with the
+    index consistent: run it again once there is space.
     """
     indexer = Indexer(settings_of(ctx), components_of(ctx))
     sink = TqdmSink(None if progress is None else not progress)
@@ -102,36 +111,125 @@ def index(
                 "pruned": summary.pruned,
                 "failed": [{"source": p, "reason": r} for p, r in summary.failed],
                 "warnings": summary.warnings,
+                "error": str(summary.aborted) if summary.aborted else None,
                 "pages": summary.pages,
                 "figures": summary.figures,
                 "chunks": summary.chunks,
                 "described": summary.described,
                 "cached_descriptions": summary.cached_descriptions,
+                "blobs_collected": summary.collected,
                 "seconds": round(summary.seconds, 3),
                 "stage_seconds": summary.times.as_dict(),
             }
         )
     else:
         _print_summary(summary)
+    if summary.aborted is not None:
+        raise summary.aborted
     if summary.failed:
         ctx.exit(1)
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print each source with its record counts as JSON.")
 @click.pass_context
-def status(ctx: click.Context) -> None:
-    """List indexed files and the models that built the index."""
+def status(ctx: click.Context, as_json: bool) -> None:
+    """List indexed files with their record counts, and the models that built the index."""
     settings = settings_of(ctx)
-    state = State(settings.state_db)
+    state = State(settings.state_db, readonly=True)
+    store = Store(settings.chroma_dir, components_of(ctx).fingerprints(), readonly=True)
+    per, _ = count_records(store)
+    models = store.models()
     rows = state.files()
+    zero = {name: 0 for name in COLLECTIONS}
+    sources = [
+        {
+            "source": r.source,
+            "sha256": r.sha256 or None,
+            "state": "interrupted" if r.pending else "indexed",
+            "pages": r.pages,
+            "chunks": r.chunks,
+            "figures": r.figures,
+            "records": per.get(r.source, zero),
+        }
+        for r in rows
+    ]
+    if as_json:
+        echo_json(
+            {
+                "data_dir": str(settings.data_dir),
+                "format": state.format,
+                "generation": state.generation(),
+                "sources": sources,
+                "collections": {n: {"model": models.get(n), "count": store.count(n)} for n in COLLECTIONS},
+            }
+        )
+        return
     click.echo(f"data dir: {settings.data_dir}")
-    for source, sha, pages, chunks, figures in rows:
-        click.echo(f"  {source}  pages={pages} chunks={chunks} figures={figures} sha={sha[:12]}")
+    for src in sources:
+        rec = src["records"]
+        flag = "  (interrupted: run `localrag index` again)" if src["state"] == "interrupted" else ""
+        click.echo(
+            f"  {shown(str(src['source']))}  pages={src['pages']} chunks={rec['text']} "
+            f"figures={rec['figures']}{flag}"
+        )
     if not rows:
         click.echo("  (nothing indexed yet: run `localrag index PATH`)")
-    if settings.chroma_dir.exists():
-        from localrag.store import Store
+    for name, model in sorted(models.items()):
+        click.echo(f"  collection {name}: built with {model}")
 
-        store = Store(settings.chroma_dir, components_of(ctx).fingerprints())
-        for name, model in sorted(store.models().items()):
-            click.echo(f"  collection {name}: built with {model}")
+
+@cli.command()
+@click.option("--repair", is_flag=True, help="Fix what can be fixed: drop orphans, re-index damaged files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the violations as JSON.")
+@click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
+@click.pass_context
+def check(ctx: click.Context, repair: bool, as_json: bool, progress: bool | None) -> None:
+    """Verify the index: record counts per file, orphan records and blobs, damaged blobs.
+
+    Exits 0 when the index is consistent, 1 with one line per violation otherwise.
+    --repair removes orphans and re-indexes files whose records or blobs are damaged
+    (or drops them when the file is gone), then checks again.
+    """
+    settings = settings_of(ctx)
+    fingerprints = components_of(ctx).fingerprints()
+    blobs = Blobs(settings.blobs_dir)
+    report = inspect(
+        State(settings.state_db, readonly=True),
+        Store(settings.chroma_dir, fingerprints, blobs, readonly=True),
+        blobs,
+    )
+    notes: list[str] = []
+    if repair and not report.ok:
+        indexer = Indexer(settings, components_of(ctx))
+        with writer_lock(settings.data_dir):
+            if indexer.state.format < FORMAT:
+                notes += upgrade(indexer.state, indexer.store, blobs)
+                report = inspect(indexer.state, indexer.store, blobs)
+            fixed, again = fix(report, indexer.state, indexer.store, blobs)
+            notes += fixed
+        if again:
+            sink = TqdmSink(None if progress is None else not progress)
+            summary = indexer.sync(again, force=True, progress=sink)
+            notes += [f"failed: {p}: {r}" for p, r in summary.failed]
+            if summary.aborted is not None:
+                raise summary.aborted
+        report = inspect(indexer.state, indexer.store, blobs)
+    if as_json:
+        echo_json(
+            {
+                "ok": report.ok,
+                "repaired": notes,
+                "violations": [vars(v) for v in report.violations],
+                "blobs": report.blobs,
+            }
+        )
+    else:
+        for note in notes:
+            click.echo(f"repair: {note}")
+        for v in report.violations:
+            click.echo(v.line())
+        if report.ok:
+            click.echo(f"ok: {len(report.records)} source(s), {report.blobs} blob(s), no violations")
+    if not report.ok:
+        ctx.exit(1)

@@ -46,6 +46,8 @@ def search(
     """Find passages and figures for QUERY and/or --image, without generating."""
     retriever = Retriever(settings_of(ctx), components_of(ctx), query_ocr=photo_text)
     resp = retriever.search(query, load_query_image(image_path), k=k)
+    if retriever.store.notice:
+        click.echo(f"note: {retriever.store.notice}", err=True)
     if as_json:
         echo_json(resp.as_json())
         return
@@ -110,6 +112,8 @@ def ask(
             click.echo(click.style(piece, dim=True), nl=False, err=True)
 
     ans = answerer.ask(question, image, on_token=on_token)
+    if answerer.retriever.store.notice:
+        click.echo(f"note: {answerer.retriever.store.notice}", err=True)
     if as_json:
         echo_json(ans.as_json())
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -39,7 +40,12 @@ __all__ = [
 def file_sha256(path: Path) -> str:
     """Hash a source file; raises IngestError for unreadable or empty files."""
     try:
-        if path.stat().st_size == 0:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise IngestError(path, "is a directory")
+        if not stat.S_ISREG(st.st_mode):  # reading a FIFO or a device would block or never end
+            raise IngestError(path, "not a regular file (a pipe, socket or device)")
+        if st.st_size == 0:
             raise IngestError(path, "empty file")
         h = hashlib.sha256()
         with path.open("rb") as fh:
@@ -49,6 +55,8 @@ def file_sha256(path: Path) -> str:
         raise IngestError(path, "permission denied (file is not readable)") from exc
     except IsADirectoryError as exc:
         raise IngestError(path, "is a directory") from exc
+    except FileNotFoundError as exc:
+        raise IngestError(path, "vanished before it could be read") from exc
     except OSError as exc:
         raise IngestError(path, f"cannot read ({exc.strerror or exc})") from exc
     return h.hexdigest()

@@ -14,12 +14,17 @@ from PIL import Image
 from localrag.errors import IngestError
 from localrag.ingest.base import Figure, ParsedDocument
 from localrag.ingest.chunking import chunk_page, normalize
+from localrag.ingest.images import MIN_FIGURE_PX, flatten
+from localrag.sources import printable
 
 Box = tuple[float, float, float, float]  # left, bottom, right, top in PDF points
 
 CAPTION_RE = re.compile(r"^\s*(fig\.?|figure|abb\.?|diagram|illustration)\s*\d+", re.I)
 RENDER_SCALE = 2.0  # 144 dpi: labels stay legible for OCR and VLMs
 PAGE_SCALE = 1.0
+# Renders are capped in pixels, not only in scale: a 20000 pt page at 1x is 400 Mpx (GBs of
+# memory, and a PNG Pillow then refuses to open). 4 Mpx keeps an A3 page at 144 dpi.
+MAX_RENDER_PX = 4_000_000
 MIN_FIG_PT = 40.0  # figures smaller than this (points) are icons or rules
 MIN_PATHS = 3
 GAP_PT = 14.0  # drawing objects closer than this belong to the same figure
@@ -35,12 +40,21 @@ class TextSpan:
 
 def _open(path: Path) -> pdfium.PdfDocument:
     try:
-        return pdfium.PdfDocument(str(path))
+        return pdfium.PdfDocument(path)
     except pdfium.PdfiumError as exc:
         msg = str(exc).lower()
         if "password" in msg or "security" in msg:
             raise IngestError(path, "encrypted PDF: a password is required") from exc
-        raise IngestError(path, f"not a readable PDF ({exc})") from exc
+        if "success" in msg:  # PDFium fails a PDF with an empty page tree without an error code
+            raise IngestError(path, "PDF has no pages") from exc
+        detail = msg.split("pdfium:")[-1].strip(" .)") if "pdfium:" in msg else msg
+        raise IngestError(path, f"not a readable PDF ({detail})") from exc
+
+
+def capped_scale(width_pt: float, height_pt: float, scale: float) -> float:
+    """The render scale, lowered so the render stays within MAX_RENDER_PX."""
+    area = max(1.0, width_pt * height_pt)
+    return min(scale, (MAX_RENDER_PX / area) ** 0.5)
 
 
 def _spans(textpage: pdfium.PdfTextPage) -> list[TextSpan]:
@@ -185,7 +199,8 @@ def _render_crop(page: pdfium.PdfPage, box: Box, margin: float = 4.0) -> Image.I
     left, bottom = max(0.0, box[0] - margin), max(0.0, box[1] - margin)
     right, top = min(pw, box[2] + margin), min(ph, box[3] + margin)
     crop = (left, bottom, pw - right, ph - top)
-    return page.render(scale=RENDER_SCALE, crop=crop).to_pil().convert("RGB")
+    scale = capped_scale(right - left, top - bottom, RENDER_SCALE)
+    return flatten(page.render(scale=scale, crop=crop).to_pil())
 
 
 def _raster(obj: pdfium.PdfObject, path: Path, page_no: int, warnings: list[str]) -> Image.Image | None:
@@ -195,13 +210,13 @@ def _raster(obj: pdfium.PdfObject, path: Path, page_no: int, warnings: list[str]
         w = h = 0
     if w * h > (Image.MAX_IMAGE_PIXELS or 1 << 62):
         warnings.append(
-            f"{path}: page {page_no}: embedded image of {w}x{h} px skipped (over the pixel limit)"
+            f"{printable(path)}: page {page_no}: embedded image of {w}x{h} px skipped (over the pixel limit)"
         )
         return None
     try:
-        return obj.get_bitmap(render=True).to_pil().convert("RGB")
+        return flatten(obj.get_bitmap(render=True).to_pil())
     except Exception as exc:  # one broken image must not sink the document
-        warnings.append(f"{path}: page {page_no}: embedded image unreadable ({exc})")
+        warnings.append(f"{printable(path)}: page {page_no}: embedded image unreadable ({exc})")
         return None
 
 
@@ -209,7 +224,7 @@ def parse_pdf(path: Path, file_sha: str) -> ParsedDocument:
     """Extract chunks, figures and page renders from one PDF."""
     pdf = _open(path)
     try:
-        doc = ParsedDocument(source=str(path), file_sha=file_sha, pages=len(pdf))
+        doc = ParsedDocument(source=printable(path), file_sha=file_sha, pages=len(pdf))
         if len(pdf) == 0:
             raise IngestError(path, "PDF has no pages")
         fig_no = 0
@@ -237,7 +252,7 @@ def parse_pdf(path: Path, file_sha: str) -> ParsedDocument:
                     if box[2] - box[0] < MIN_FIG_PT / 2 or box[3] - box[1] < MIN_FIG_PT / 2:
                         continue
                     img = _raster(obj, path, page_no, doc.warnings)
-                    if img is not None and min(img.size) >= 32:
+                    if img is not None and min(img.size) >= MIN_FIGURE_PX:
                         rasters.append((box, img))
             found: list[tuple[Box, str, Image.Image]] = [(b, "raster", im) for b, im in rasters]
             for box in vector_regions(path_boxes, spans, (0.0, 0.0, pw, ph), forms):
@@ -259,7 +274,13 @@ def parse_pdf(path: Path, file_sha: str) -> ParsedDocument:
                         context=context_text(box, [sp for sp in spans if _line_key(sp.text) not in boiler]),
                     )
                 )
-            doc.page_images[page_no] = page.render(scale=PAGE_SCALE).to_pil().convert("RGB")
+            scale = capped_scale(pw, ph, PAGE_SCALE)
+            if scale < PAGE_SCALE:
+                doc.warnings.append(
+                    f"{doc.source}: page {page_no} is {pw:.0f}x{ph:.0f} pt; rendered at {scale:.3f}x "
+                    f"to stay within {MAX_RENDER_PX // 1_000_000} Mpx"
+                )
+            doc.page_images[page_no] = flatten(page.render(scale=scale).to_pil())
         return doc
     except pdfium.PdfiumError as exc:
         raise IngestError(path, f"damaged PDF ({exc})") from exc

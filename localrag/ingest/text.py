@@ -7,6 +7,7 @@ from pathlib import Path
 from localrag.errors import IngestError
 from localrag.ingest.base import ParsedDocument
 from localrag.ingest.chunking import chunk_page
+from localrag.sources import printable
 
 
 def parse_text(path: Path, file_sha: str) -> ParsedDocument:
@@ -19,7 +20,7 @@ def parse_text(path: Path, file_sha: str) -> ParsedDocument:
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     pages = text.split("\f")
-    doc = ParsedDocument(source=str(path), file_sha=file_sha, pages=len(pages))
+    doc = ParsedDocument(source=printable(path), file_sha=file_sha, pages=len(pages))
     for i, page in enumerate(pages, start=1):
         doc.chunks.extend(chunk_page(i, page))
     if not doc.chunks:

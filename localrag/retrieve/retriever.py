@@ -17,7 +17,9 @@ from localrag.errors import ConfigError
 from localrag.retrieve import verify as sv
 from localrag.retrieve.fusion import rrf
 from localrag.retrieve.keyword import KeywordIndex
+from localrag.state import State
 from localrag.store import SearchResult, Store
+from localrag.store.blobs import Blobs
 
 CANDIDATES = 20
 VERIFY_TOP = 8
@@ -111,11 +113,36 @@ class Retriever:
         self.settings = settings
         self.c = components
         self.query_ocr = query_ocr
+        self._generation: int | None = None
 
     @cached_property
     def store(self) -> Store:
-        """The store, checked against the profile's models."""
-        return Store(self.settings.chroma_dir, self.c.fingerprints())
+        """The store, opened for reading and checked against the profile's models."""
+        return Store(
+            self.settings.chroma_dir, self.c.fingerprints(), Blobs(self.settings.blobs_dir), readonly=True
+        )
+
+    @cached_property
+    def state(self) -> State:
+        """The state DB, read-only: only its generation counter is consulted."""
+        return State(self.settings.state_db, readonly=True)
+
+    def refresh(self) -> bool:
+        """Reload when another process has changed the index since this one read it.
+
+        A long-lived reader (a server) would otherwise search vectors and keyword postings
+        of records that no longer exist. Returns whether anything was reloaded.
+        """
+        gen = self.state.generation()
+        if gen == self._generation:
+            return False
+        stale = self._generation is not None
+        self._generation = gen
+        if stale:
+            self.store.reopen()
+            for cached in ("keyword", "_image_matrix"):
+                self.__dict__.pop(cached, None)
+        return stale
 
     @cached_property
     def keyword(self) -> KeywordIndex:
@@ -127,6 +154,7 @@ class Retriever:
         """Fused hits for a text query, an image query, or both."""
         if not query.strip() and image is None:
             raise ConfigError("give a question, an --image, or both")
+        self.refresh()
         sig = Signals()
         matches: dict[str, sv.Match] = {}
         if image is not None:
@@ -209,7 +237,10 @@ class Retriever:
         for i, m in matches.items():
             fused[i] += 1.0 + m.inliers / 10000  # a geometric match outranks any unverified hit
         hits = []
-        for rank, i in enumerate(sorted(fused, key=lambda i: -fused[i])[:k], start=1):
+        # an id whose record is gone (deleted by a concurrent re-index) is skipped, never fatal
+        order = sorted(fused, key=lambda i: -fused[i])
+        alive = [i for i in order if i in found and "source" in found[i].metadata]
+        for rank, i in enumerate(alive[:k], start=1):
             md = found[i].metadata
             hit = Hit(
                 id=i,
@@ -243,7 +274,7 @@ class Retriever:
                 continue
             try:
                 m = sv.verify(q, sv.load_features(Path(r.metadata["image"])))
-            except (OSError, ValueError):
+            except Exception:  # a damaged or vanished blob costs this candidate, never the search
                 continue
             if m is not None:
                 out[r.id] = m

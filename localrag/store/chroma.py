@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from localrag.errors import ModelMismatchError, StoreError
+from localrag.errors import DiskFullError, LocalragError, ModelMismatchError, StoreError
+from localrag.state import writable
+from localrag.store.blobs import Blobs
+
+T = TypeVar("T")
 
 # collection name -> the role of the model that fills it
 COLLECTIONS = {
@@ -40,36 +49,114 @@ class SearchResult:
     metadata: dict[str, Any]
 
 
+def _reading(fn: Callable[..., T]) -> Callable[..., T]:
+    """Make a read fault one StoreError, after one retry on a private copy when reading only."""
+
+    @functools.wraps(fn)
+    def read(self: Store, *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(self, *args, **kwargs)
+        except LocalragError:
+            raise
+        except Exception as exc:
+            if self._fall_back_to_copy(exc):
+                return read(self, *args, **kwargs)
+            raise StoreError(f"{self.dir}: cannot read the vector store ({_reason(exc)})") from exc
+
+    return read
+
+
 class Store:
     """The three collections of one data directory."""
 
-    def __init__(self, chroma_dir: Path, fingerprints: dict[str, str]) -> None:
-        """Open (creating) the store; fingerprints maps role -> the configured model."""
+    def __init__(
+        self,
+        chroma_dir: Path,
+        fingerprints: dict[str, str],
+        blobs: Blobs | None = None,
+        readonly: bool = False,
+    ) -> None:
+        """Open the store; fingerprints maps role -> the configured model.
+
+        readonly: for commands that only read. Collections are never created, and an index on
+        a read-only file system is searched from a private temporary copy, because Chroma
+        writes its own bookkeeping even to answer a query.
+        """
+        self.dir = chroma_dir
+        self.fingerprints = fingerprints
+        self.blobs = blobs or Blobs(chroma_dir.parent / "blobs")
+        self.readonly = readonly
+        self.notice = ""
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._cols: dict[str, Any] = {}
+        self._open()
+
+    def _open(self, copy: bool = False) -> None:
         import chromadb
         from chromadb.config import Settings
 
-        chroma_dir.mkdir(parents=True, exist_ok=True)
-        self.dir = chroma_dir
-        self.fingerprints = fingerprints
+        path = self.dir
+        if self.readonly and (copy or not self.dir.exists() or not writable(self.dir)):
+            self._tmp = self._tmp or tempfile.TemporaryDirectory(prefix="localrag-ro-")
+            path = Path(self._tmp.name) / "chroma"
+            if self.dir.exists() and not path.exists():
+                shutil.copytree(self.dir, path)
+                self.notice = f"{self.dir} is read-only: searching a temporary copy of it"
+        elif not self.readonly:
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{self.dir}: cannot create the index folder ({exc.strerror})") from exc
         try:
             self.client = chromadb.PersistentClient(
-                path=str(chroma_dir),
-                settings=Settings(anonymized_telemetry=False, allow_reset=False),
+                path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=False)
             )
         except Exception as exc:
-            raise StoreError(f"{chroma_dir}: cannot open the Chroma store ({exc})") from exc
-        self._cols: dict[str, Any] = {}
+            raise StoreError(f"{self.dir}: cannot open the Chroma store ({_reason(exc)})") from exc
+
+    def reopen(self) -> None:
+        """Drop everything cached in this process (HNSW segments included) and open again.
+
+        Another process that re-indexed leaves this process's in-memory vector index
+        pointing at deleted records; a fresh client reads the current files.
+        """
+        self._cols.clear()
+        self.client.close()
+        self._open()
+
+    def _fall_back_to_copy(self, exc: Exception) -> bool:
+        """A reader whose store cannot be read in place (a full disk) retries on a private copy."""
+        if not self.readonly or self._tmp is not None or not self.dir.exists():
+            return False
+        self._cols.clear()
+        self.client.close()
+        try:
+            self._open(copy=True)
+        except (OSError, StoreError):  # no room for the copy either: stay where we were
+            self._tmp = None
+            self._open()
+            return False
+        self.notice = f"{self.dir} cannot be read in place ({_reason(exc)}): searching a temporary copy"
+        return True
 
     def collection(self, name: str) -> Any:
-        """Get or create a collection, refusing one built by another model."""
+        """Get (creating it when writing) a collection, refusing one built by another model."""
         if name in self._cols:
             return self._cols[name]
         want = self.fingerprints[COLLECTIONS[name]]
-        col = self.client.get_or_create_collection(
-            name,
-            embedding_function=None,  # localrag embeds; Chroma must never pick a default model
-            metadata={"embedder": want, "hnsw:space": "cosine"},
-        )
+        if self.readonly:
+            try:
+                col = self.client.get_collection(name, embedding_function=None)
+            except Exception:  # not created yet: nothing of this kind is indexed
+                return None
+        else:
+            col = self._write(
+                lambda: self.client.get_or_create_collection(
+                    name,
+                    embedding_function=None,  # localrag embeds; Chroma must never pick a default model
+                    metadata={"embedder": want, "hnsw:space": "cosine"},
+                )
+            )
         have = (col.metadata or {}).get("embedder")
         if have != want:
             raise ModelMismatchError(
@@ -79,6 +166,22 @@ class Store:
         self._cols[name] = col
         return col
 
+    def _write(self, fn: Callable[[], T]) -> T:
+        """Run a Chroma write, turning its failures into one StoreError a user can act on."""
+        try:
+            return fn()
+        except StoreError:
+            raise
+        except Exception as exc:
+            msg = _reason(exc)
+            if any(w in msg.lower() for w in ("disk", "space", "compaction", "no such file", "i/o")):
+                raise DiskFullError(
+                    f"{self.dir}: a write to the vector store failed ({msg}); "
+                    "free some disk space and run again"
+                ) from exc
+            raise StoreError(f"{self.dir}: a write to the vector store failed ({msg})") from exc
+
+    @_reading
     def models(self) -> dict[str, str | None]:
         """Which model built each existing collection."""
         out: dict[str, str | None] = {}
@@ -93,32 +196,79 @@ class Store:
         col = self.collection(name)
         for i in range(0, len(records), _BATCH):
             part = records[i : i + _BATCH]
-            col.upsert(
-                ids=[r.id for r in part],
-                embeddings=np.stack([r.vector for r in part]).astype(np.float32),
-                documents=[r.document for r in part],
-                metadatas=[_flat(r.metadata) for r in part],
+            self._write(
+                lambda part=part: col.upsert(
+                    ids=[r.id for r in part],
+                    embeddings=np.stack([r.vector for r in part]).astype(np.float32),
+                    documents=[r.document for r in part],
+                    metadatas=[_flat(r.metadata) for r in part],
+                )
             )
 
     def delete_source(self, source: str) -> None:
         """Remove everything that came from one source file."""
         for name in COLLECTIONS:
-            self.collection(name).delete(where={"source": source})
+            col = self.collection(name)
+            self._write(lambda col=col: col.delete(where={"source": source}))
 
+    def delete_ids(self, name: str, ids: list[str]) -> None:
+        """Remove records by id."""
+        col = self.collection(name)
+        for i in range(0, len(ids), _BATCH):
+            self._write(lambda i=i: col.delete(ids=ids[i : i + _BATCH]))
+
+    @_reading
     def ids_for_source(self, name: str, source: str) -> list[str]:
         """Ids of one source's records in a collection."""
-        return list(self.collection(name).get(where={"source": source}, include=[])["ids"])
+        col = self.collection(name)
+        return [] if col is None else list(col.get(where={"source": source}, include=[])["ids"])
 
+    @_reading
     def count(self, name: str) -> int:
         """Records in a collection."""
-        return int(self.collection(name).count())
+        col = self.collection(name)
+        return 0 if col is None else int(col.count())
 
+    @_reading
+    def counts_by_source(self, name: str) -> Counter[str]:
+        """How many records each source has in a collection (records without one count as '')."""
+        return Counter(str(m.get("source", "")) for _, m in self.metadatas(name))
+
+    @_reading
+    def metadatas(self, name: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every (id, raw metadata) of a collection; image keys stay as stored."""
+        col = self.collection(name)
+        out: list[tuple[str, dict[str, Any]]] = []
+        if col is None:
+            return out
+        total = col.count()
+        for offset in range(0, total, 5000):
+            got = col.get(include=["metadatas"], limit=5000, offset=offset)
+            out.extend((i, _unflat(m or {})) for i, m in zip(got["ids"], got["metadatas"], strict=True))
+        return out
+
+    @_reading
+    def records(self, name: str, ids: list[str]) -> list[Record]:
+        """Whole records (vector included) by id, as stored, for re-keying them."""
+        col = self.collection(name)
+        out: list[Record] = []
+        for i in range(0, len(ids), _BATCH):
+            got = col.get(ids=ids[i : i + _BATCH], include=["embeddings", "documents", "metadatas"])
+            out.extend(
+                Record(rid, np.asarray(v, np.float32), d or "", _unflat(m or {}))
+                for rid, v, d, m in zip(
+                    got["ids"], got["embeddings"], got["documents"], got["metadatas"], strict=True
+                )
+            )
+        return out
+
+    @_reading
     def query(
         self, name: str, vector: np.ndarray, k: int, where: dict[str, Any] | None = None
     ) -> list[SearchResult]:
         """K nearest neighbours by cosine similarity."""
         col = self.collection(name)
-        n = col.count()
+        n = 0 if col is None else col.count()
         if n == 0 or k <= 0:
             return []
         res = col.query(
@@ -127,8 +277,9 @@ class Store:
             where=where,
             include=["distances", "documents", "metadatas"],
         )
+        # a record without metadata was deleted after this process loaded its vectors: skip it
         return [
-            SearchResult(i, 1.0 - float(d), doc or "", _unflat(meta or {}))
+            SearchResult(i, 1.0 - float(d), doc or "", self._meta(meta))
             for i, d, doc, meta in zip(
                 res["ids"][0],
                 res["distances"][0],
@@ -136,39 +287,55 @@ class Store:
                 res["metadatas"][0],
                 strict=True,
             )
+            if meta
         ]
 
+    @_reading
     def get(self, name: str, ids: list[str]) -> list[SearchResult]:
         """Records by id (similarity 0: they were not found by this collection's vectors)."""
-        got = self.collection(name).get(ids=ids, include=["documents", "metadatas"])
+        col = self.collection(name)
+        if col is None or not ids:
+            return []
+        got = col.get(ids=ids, include=["documents", "metadatas"])
         return [
-            SearchResult(i, 0.0, d or "", _unflat(m or {}))
+            SearchResult(i, 0.0, d or "", self._meta(m))
             for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            if m
         ]
 
+    @_reading
     def all_vectors(self, name: str) -> tuple[list[str], np.ndarray]:
         """Every id and vector of a collection, for exact search."""
         col = self.collection(name)
         ids: list[str] = []
         vecs: list[np.ndarray] = []
-        for offset in range(0, col.count(), 5000):
+        for offset in range(0, 0 if col is None else col.count(), 5000):
             got = col.get(include=["embeddings"], limit=5000, offset=offset)
             ids.extend(got["ids"])
             vecs.append(np.asarray(got["embeddings"], np.float32))
         return ids, (np.concatenate(vecs) if vecs else np.zeros((0, 0), np.float32))
 
+    @_reading
     def all_documents(self, name: str) -> list[tuple[str, str, dict[str, Any]]]:
         """Every (id, document, metadata) of a collection, for keyword search."""
         col = self.collection(name)
         out = []
-        total = col.count()
+        total = 0 if col is None else col.count()
         for offset in range(0, total, 5000):
             got = col.get(include=["documents", "metadatas"], limit=5000, offset=offset)
             out.extend(
-                (i, d or "", _unflat(m or {}))
+                (i, d or "", self._meta(m))
                 for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+                if m
             )
         return out
+
+    def _meta(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Stored metadata as callers want it: JSON decoded, image keys as absolute paths."""
+        meta = _unflat(raw)
+        if meta.get("image"):
+            meta["image"] = str(self.blobs.path(str(meta["image"])))
+        return meta
 
 
 def _flat(meta: dict[str, Any]) -> dict[str, Any]:
@@ -185,3 +352,8 @@ def _unflat(meta: dict[str, Any]) -> dict[str, Any]:
     return {
         k: json.loads(v[5:]) if isinstance(v, str) and v.startswith("json:") else v for k, v in meta.items()
     }
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of a Chroma error, without its Rust backtrace."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
