@@ -45,10 +45,21 @@ def _open(path: Path) -> pdfium.PdfDocument:
         msg = str(exc).lower()
         if "password" in msg or "security" in msg:
             raise IngestError(path, "encrypted PDF: a password is required") from exc
-        if "success" in msg:  # PDFium fails a PDF with an empty page tree without an error code
+        # PDFium refuses an empty page tree without an error code of its own (it reports
+        # "Success", or the previous document's error), so look for one
+        if "success" in msg or _empty_page_tree(path):
             raise IngestError(path, "PDF has no pages") from exc
         detail = msg.split("pdfium:")[-1].strip(" .)") if "pdfium:" in msg else msg
         raise IngestError(path, f"not a readable PDF ({detail})") from exc
+
+
+def _empty_page_tree(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError:
+        return False
+    return re.search(rb"/Count\s+0\b", head) is not None and re.search(rb"/Type\s*/Page\b", head) is None
 
 
 def capped_scale(width_pt: float, height_pt: float, scale: float) -> float:
