@@ -17,4 +17,4 @@ def test_index_survives_sigkill_at_ten_seeded_moments():
         timeout=840,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "10/10 rounds consistent" in out.stdout
+    assert "10/10 kills consistent" in out.stdout

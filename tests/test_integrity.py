@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE, run, run_json
-from PIL import Image, ImageDraw
 
+from localrag.bench.synthetic import diagram
 from localrag.check import inspect
 from localrag.components import Components
 from localrag.config import Settings
@@ -29,14 +29,7 @@ Rinse three times with clean water before use. The limescale filter is part KF-{
 
 def drawing(path: Path, seed: int) -> Path:
     """A line drawing that no other test figure resembles."""
-    import random
-
-    rnd = random.Random(seed)
-    img = Image.new("RGB", (320, 240), "white")
-    d = ImageDraw.Draw(img)
-    for _ in range(25):
-        d.line([(rnd.randint(0, 319), rnd.randint(0, 239)) for _ in range(2)], fill="black", width=2)
-    img.save(path)
+    diagram(seed, (320, 240)).save(path)
     return path
 
 
