@@ -75,8 +75,13 @@ class State:
         """Open the database; readonly opens it without any write, for search on a read-only mount."""
         self.path = path
         self.readonly = readonly
+        self._connect()
+
+    def _connect(self) -> None:
+        path, readonly = self.path, self.readonly
         try:
-            if readonly and not path.exists():
+            self.placeholder = readonly and not path.exists()
+            if self.placeholder:
                 self.db = sqlite3.connect(":memory:", check_same_thread=False)  # nothing indexed yet
                 self.db.executescript(_SCHEMA)
                 self.format = FORMAT
@@ -134,6 +139,8 @@ class State:
 
     def generation(self) -> int:
         """A counter bumped by every change to the indexed files."""
+        if self.placeholder and self.path.exists():
+            self._connect()  # the first index run has created it
         try:
             return int(self.meta("generation") or 0)
         except sqlite3.Error:

@@ -278,3 +278,16 @@ def test_a_long_lived_reader_survives_ten_reindexes(tmp_path):
         reader.wait(timeout=60)
     assert [r["ok"] for r in results] == [True] * 10
     assert results[-1]["errors"] == 0 and results[-1]["reloads"] == 10
+
+
+def test_a_reader_opened_before_the_first_index_sees_it(tmp_path):
+    from localrag.retrieve import Retriever
+
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data)
+    retriever = Retriever(settings, Components(settings))
+    assert retriever.search("citric acid", k=2).hits == []
+    assert not data.exists()  # a reader writes nothing
+    run_json(data, "index", str(make_docs(tmp_path / "docs", 1)))
+    hits = retriever.search("citric acid descaling", k=2).hits
+    assert hits and hits[0].source == str(tmp_path / "docs" / "kettle-0.md")

@@ -88,21 +88,27 @@ class Store:
         self.readonly = readonly
         self.notice = ""
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._copying = False  # reading a private copy after a fault in place
         self._cols: dict[str, Any] = {}
         self._open()
 
-    def _open(self, copy: bool = False) -> None:
+    def _open(self) -> None:
         import chromadb
         from chromadb.config import Settings
 
         path = self.dir
-        if self.readonly and (copy or not self.dir.exists() or not writable(self.dir)):
+        if self.readonly and (self._copying or not self.dir.exists() or not writable(self.dir)):
             self._tmp = self._tmp or tempfile.TemporaryDirectory(prefix="localrag-ro-")
             path = Path(self._tmp.name) / "chroma"
-            if self.dir.exists() and not path.exists():
+            if path.exists():  # a reopen takes a fresh copy: the original may have changed
+                shutil.rmtree(path)
+            if self.dir.exists():
                 shutil.copytree(self.dir, path)
-                self.notice = f"{self.dir} is read-only: searching a temporary copy of it"
-        elif not self.readonly:
+                self.notice = self.notice or f"{self.dir} is read-only: searching a temporary copy of it"
+        elif self.readonly:
+            self._tmp = None  # the index exists now (or is writable again): read it in place
+            self.notice = ""
+        else:
             try:
                 self.dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -118,10 +124,12 @@ class Store:
         """Drop everything cached in this process (HNSW segments included) and open again.
 
         Another process that re-indexed leaves this process's in-memory vector index
-        pointing at deleted records; a fresh client reads the current files.
+        pointing at deleted records; a fresh client reads the current files. A reader that
+        fell back to a copy tries in place again.
         """
         self._cols.clear()
         self.client.close()
+        self._copying = False
         self._open()
 
     def _fall_back_to_copy(self, exc: Exception) -> bool:
@@ -130,10 +138,11 @@ class Store:
             return False
         self._cols.clear()
         self.client.close()
+        self._copying = True
         try:
-            self._open(copy=True)
+            self._open()
         except (OSError, StoreError):  # no room for the copy either: stay where we were
-            self._tmp = None
+            self._copying, self._tmp = False, None
             self._open()
             return False
         self.notice = f"{self.dir} cannot be read in place ({_reason(exc)}): searching a temporary copy"
@@ -174,7 +183,7 @@ class Store:
             raise
         except Exception as exc:
             msg = _reason(exc)
-            if any(w in msg.lower() for w in ("disk", "space", "compaction", "no such file", "i/o")):
+            if any(w in msg.lower() for w in ("disk", "space", "compaction", "i/o")):
                 raise DiskFullError(
                     f"{self.dir}: a write to the vector store failed ({msg}); "
                     "free some disk space and run again"
