@@ -34,6 +34,19 @@ def huge_page(p: Path) -> None:
     pdf.save(p)
 
 
+def big_scan_pdf(p: Path) -> None:
+    """A page holding one 3000 x 3000 px scan: stored, described and embedded at 2048 px at most."""
+    from fpdf import FPDF
+
+    scan = p.with_suffix(".scan.jpg")
+    _drawing((3000, 3000)).save(scan, quality=60)
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(str(scan), x=10, y=10, w=180)
+    pdf.output(str(p))
+    scan.unlink()
+
+
 def truncated_pdf(p: Path) -> None:
     raw = SAMPLE.read_bytes()
     p.write_bytes(raw[: len(raw) // 2])
@@ -128,6 +141,7 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
     "truncated.pdf": (truncated_pdf, "failed", "not a readable PDF"),
     "png-named.pdf": (png_named_pdf, "failed", "not a readable PDF"),
     "huge-page.pdf": (huge_page, "warning", "rendered at"),
+    "big-scan.pdf": (big_scan_pdf, "indexed", ""),
     "fake.png": (text_as_png, "failed", "not an image"),
     "bomb.png": (bomb_png, "failed", "decompression bomb"),
     "truncated.png": (truncated_png, "failed", "damaged image"),
@@ -234,8 +248,9 @@ def test_every_tiff_page_is_a_figure_and_the_huge_page_render_is_capped(batch):
     tif = batch["status"][_shown(batch["docs"], "pages.tif")]
     assert tif["pages"] == 3 and tif["records"]["figures"] == 3
     assert batch["status"][_shown(batch["docs"], "tiny.png")]["records"]["figures"] == 0
+    assert batch["status"][_shown(batch["docs"], "big-scan.pdf")]["records"]["figures"] == 1
     blobs = Blobs(batch["data"] / "blobs")
     for key in blobs.files():
         if key.endswith(".png"):
             with Image.open(blobs.path(key)) as im:
-                assert im.width * im.height <= 4_000_000
+                assert im.width * im.height <= 2048 * 2048 and max(im.size) <= 2048

@@ -14,7 +14,7 @@ from PIL import Image
 from localrag.errors import IngestError
 from localrag.ingest.base import Figure, ParsedDocument
 from localrag.ingest.chunking import chunk_page, normalize
-from localrag.ingest.images import MIN_FIGURE_PX, flatten
+from localrag.ingest.images import MAX_SIDE, MIN_FIGURE_PX, flatten
 from localrag.sources import printable
 
 Box = tuple[float, float, float, float]  # left, bottom, right, top in PDF points
@@ -225,10 +225,13 @@ def _raster(obj: pdfium.PdfObject, path: Path, page_no: int, warnings: list[str]
         )
         return None
     try:
-        return flatten(obj.get_bitmap(render=True).to_pil())
+        img = flatten(obj.get_bitmap(render=True).to_pil())
     except Exception as exc:  # one broken image must not sink the document
         warnings.append(f"{printable(path)}: page {page_no}: embedded image unreadable ({exc})")
         return None
+    if max(img.size) > MAX_SIDE:  # a 150 Mpx scan is stored, described and embedded at 2048 px
+        img.thumbnail((MAX_SIDE, MAX_SIDE))
+    return img
 
 
 def parse_pdf(path: Path, file_sha: str) -> ParsedDocument:
