@@ -18,6 +18,7 @@ FUZZ = settings(
     max_examples=40,
     deadline=None,
     derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 PDF = SAMPLE.read_bytes()
@@ -86,7 +87,7 @@ def test_any_bytes_under_any_name(tmp_path, raw, suffix):
 TOKENS = [*"[]0123456789, .!?\nAbc-", "[1]", "[2, 3]", "[1,1]", "[0]", "[99999999999999999999]", "Fuse F1 "]
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(text=st.lists(st.sampled_from(TOKENS), max_size=60).map("".join), n=st.integers(0, 12))
 def test_citation_parser(text, n):
     for s in split_answer(text, n):

@@ -47,8 +47,8 @@ def save_features(f: Features, path: Path) -> None:
     tmp.replace(path)
 
 
-def load_features(image_path: Path) -> Features:
-    """Cached features of a stored figure, computed and saved on first use."""
+def load_features(image_path: Path, save: bool = True) -> Features:
+    """Cached features of a stored figure; computed on a miss, and saved only when save is set."""
     cache = image_path.with_suffix(".orb.npz")
     if cache.exists():
         with np.load(cache) as z:
@@ -56,5 +56,6 @@ def load_features(image_path: Path) -> Features:
             return Features(z["points"], desc if len(desc) else None, (int(z["size"][0]), int(z["size"][1])))
     with Image.open(image_path) as im:
         f = features(im)
-    save_features(f, cache)
+    if save:
+        save_features(f, cache)
     return f

@@ -273,7 +273,8 @@ class Retriever:
             if r.id in out or not r.metadata.get("image"):
                 continue
             try:
-                m = sv.verify(q, sv.load_features(Path(r.metadata["image"])))
+                # a query never writes: a missing feature file is computed in memory
+                m = sv.verify(q, sv.load_features(Path(r.metadata["image"]), save=False))
             except Exception:  # a damaged or vanished blob costs this candidate, never the search
                 continue
             if m is not None:
