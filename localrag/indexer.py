@@ -316,12 +316,33 @@ class Indexer:
         prefixes = [root_key(r) for r in roots]
         for row in self.state.files():
             gone = not exists(row.source, row.path)
-            under = any(row.source == r or row.source.startswith(r.rstrip("/") + "/") for r in prefixes)
+            under = any(_under(row.source, r) for r in prefixes)
             if gone or (under and row.source not in seen):
-                self.state.mark_pending(row.source)  # a kill from here on leaves it to be pruned again
-                self.store.delete_source(row.source)
-                self.state.drop_file(row.source)
+                self._drop(row.source)
                 summary.pruned.append(row.source)
+
+    def _drop(self, source: str) -> None:
+        self.state.mark_pending(source)  # a kill from here on leaves it pending, to be dropped again
+        self.store.delete_source(source)
+        self.state.drop_file(source)
+
+    def remove(self, targets: list[str]) -> tuple[list[str], list[str]]:
+        """Drop the sources equal to or under each target; returns (removed, targets matching none)."""
+        with writer_lock(self.settings.data_dir):
+            removed: list[str] = []
+            hit: set[str] = set()
+            for row in self.state.files():
+                match = [t for t in targets if _under(row.source, t)]
+                if match:
+                    self._guarded(lambda source=row.source: self._drop(source))
+                    removed.append(row.source)
+                    hit.update(match)
+            self.blobs.collect(self.state.blob_keys())
+        return removed, [t for t in targets if t not in hit]
+
+
+def _under(source: str, prefix: str) -> bool:
+    return source == prefix or source.startswith(prefix.rstrip("/") + "/")
 
 
 def root_key(path: Path) -> str:

@@ -291,3 +291,40 @@ def test_a_reader_opened_before_the_first_index_sees_it(tmp_path):
     run_json(data, "index", str(make_docs(tmp_path / "docs", 1)))
     hits = retriever.search("citric acid descaling", k=2).hits
     assert hits and hits[0].source == str(tmp_path / "docs" / "kettle-0.md")
+
+
+def test_remove_drops_files_and_their_blobs_and_nothing_else(tmp_path):
+    docs = make_docs(tmp_path / "docs", 2)
+    data = tmp_path / "data"
+    run_json(data, "index", str(docs))
+    gone = run_json(data, "remove", str(docs / "kettle-0.md"))
+    assert gone == {"removed": [str(docs / "kettle-0.md")], "not_indexed": []}
+    assert set(status(data)) == {str(docs / "kettle-1.md"), str(docs / "part.png")}
+    assert (docs / "kettle-0.md").exists()  # the file itself is left alone
+    assert check(data)[0] == 0
+    missing = run(data, "remove", str(docs / "kettle-0.md"))
+    assert missing.exit_code == 1 and "not indexed" in missing.stderr
+    assert len(run_json(data, "remove", str(docs))["removed"]) == 2  # a folder: everything under it
+    assert status(data) == {} and list(Blobs(data / "blobs").files()) == []
+    assert check(data)[0] == 0
+
+
+def test_one_engine_indexes_and_searches_warm(tmp_path):
+    """The object every shell drives: its reader follows its own writer without reloading models."""
+    from localrag.engine import Engine
+
+    docs = make_docs(tmp_path / "docs", 1)
+    engine = Engine(Settings(data_dir=tmp_path / "data"))
+    assert engine.index([docs]).indexed
+    first = engine.search("citric acid descaling", k=1).hits[0]
+    assert "20 minutes" in first.text
+    model = engine.components.text_embedder
+    (docs / "kettle-0.md").write_text(MANUAL.format(minutes=45, part=100))
+    assert engine.index([docs]).indexed == [str(docs / "kettle-0.md")]
+    hit = engine.search("citric acid descaling", k=1).hits[0]
+    assert "45 minutes" in hit.text and engine.components.text_embedder is model
+    ans = engine.ask("How long should the citric acid solution stay in the kettle?")
+    assert not ans.refused and "45" in ans.answer
+    assert engine.status()["sources"][0]["records"]["text"] == engine.status()["sources"][0]["chunks"]
+    report, _ = engine.check()
+    assert report.ok

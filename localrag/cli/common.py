@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from localrag.components import Components
 from localrag.config import Settings
+from localrag.engine import Engine
 from localrag.ingest import open_image
 
 
@@ -18,11 +18,11 @@ def settings_of(ctx: click.Context) -> Settings:
     return ctx.obj["settings"]
 
 
-def components_of(ctx: click.Context) -> Components:
-    """One Components per invocation."""
-    if "components" not in ctx.obj:
-        ctx.obj["components"] = Components(settings_of(ctx), verbose=ctx.obj["verbose"])
-    return ctx.obj["components"]
+def engine_of(ctx: click.Context) -> Engine:
+    """One engine per invocation: every command drives it."""
+    if "engine" not in ctx.obj:
+        ctx.obj["engine"] = Engine(settings_of(ctx), verbose=ctx.obj["verbose"])
+    return ctx.obj["engine"]
 
 
 def load_query_image(path: Path | None) -> Any:

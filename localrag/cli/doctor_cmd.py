@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from localrag.cli import cli
 from localrag.cli.common import echo_json, settings_of
+from localrag.cli.group import cli
 from localrag.doctor import report
 
 

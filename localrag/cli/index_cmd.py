@@ -1,4 +1,4 @@
-"""`localrag index`, `localrag status` and `localrag check`."""
+"""`localrag index`, `status`, `check` and `remove`."""
 
 from __future__ import annotations
 
@@ -8,17 +8,10 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from localrag.check import count_records, inspect
-from localrag.check import repair as fix
-from localrag.cli import cli
-from localrag.cli.common import components_of, echo_json, settings_of
-from localrag.indexer import Indexer, ProgressSink, Summary
+from localrag.cli.common import echo_json, engine_of
+from localrag.cli.group import cli
+from localrag.indexer import ProgressSink, Summary
 from localrag.sources import shown
-from localrag.state import FORMAT, State
-from localrag.store import COLLECTIONS, Store
-from localrag.store.blobs import Blobs
-from localrag.store.lock import writer_lock
-from localrag.upgrade import upgrade
 
 
 class TqdmSink(ProgressSink):
@@ -100,9 +93,8 @@ def index(
     and the exit status is 1 when anything failed. A full disk stops the run with the
     index consistent: run it again once there is space.
     """
-    indexer = Indexer(settings_of(ctx), components_of(ctx))
     sink = TqdmSink(None if progress is None else not progress)
-    summary = indexer.sync(list(paths), prune=prune, progress=sink, force=force)
+    summary = engine_of(ctx).index(list(paths), prune=prune, force=force, progress=sink)
     if as_json:
         echo_json(
             {
@@ -135,37 +127,12 @@ def index(
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """List indexed files with their record counts, and the models that built the index."""
-    settings = settings_of(ctx)
-    state = State(settings.state_db, readonly=True)
-    store = Store(settings.chroma_dir, components_of(ctx).fingerprints(), readonly=True)
-    per, _ = count_records(store)
-    models = store.models()
-    rows = state.files()
-    zero = {name: 0 for name in COLLECTIONS}
-    sources = [
-        {
-            "source": r.source,
-            "sha256": r.sha256 or None,
-            "state": "interrupted" if r.pending else "indexed",
-            "pages": r.pages,
-            "chunks": r.chunks,
-            "figures": r.figures,
-            "records": per.get(r.source, zero),
-        }
-        for r in rows
-    ]
+    doc = engine_of(ctx).status()
+    sources = doc["sources"]
     if as_json:
-        echo_json(
-            {
-                "data_dir": str(settings.data_dir),
-                "format": state.format,
-                "generation": state.generation(),
-                "sources": sources,
-                "collections": {n: {"model": models.get(n), "count": store.count(n)} for n in COLLECTIONS},
-            }
-        )
+        echo_json(doc)
         return
-    click.echo(f"data dir: {settings.data_dir}")
+    click.echo(f"data dir: {doc['data_dir']}")
     for src in sources:
         rec = src["records"]
         flag = "  (interrupted: run `localrag index` again)" if src["state"] == "interrupted" else ""
@@ -173,10 +140,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
             f"  {shown(str(src['source']))}  pages={src['pages']} chunks={rec['text']} "
             f"figures={rec['figures']}{flag}"
         )
-    if not rows:
+    if not sources:
         click.echo("  (nothing indexed yet: run `localrag index PATH`)")
-    for name, model in sorted(models.items()):
-        click.echo(f"  collection {name}: built with {model}")
+    for name, col in sorted(doc["collections"].items()):
+        if col["model"]:
+            click.echo(f"  collection {name}: built with {col['model']} ({col['count']} records)")
 
 
 @cli.command()
@@ -191,30 +159,8 @@ def check(ctx: click.Context, repair: bool, as_json: bool, progress: bool | None
     --repair removes orphans and re-indexes files whose records or blobs are damaged
     (or drops them when the file is gone), then checks again.
     """
-    settings = settings_of(ctx)
-    fingerprints = components_of(ctx).fingerprints()
-    blobs = Blobs(settings.blobs_dir)
-    report = inspect(
-        State(settings.state_db, readonly=True),
-        Store(settings.chroma_dir, fingerprints, blobs, readonly=True),
-        blobs,
-    )
-    notes: list[str] = []
-    if repair and not report.ok:
-        indexer = Indexer(settings, components_of(ctx))
-        with writer_lock(settings.data_dir):
-            if indexer.state.format < FORMAT:
-                notes += upgrade(indexer.state, indexer.store, blobs)
-                report = inspect(indexer.state, indexer.store, blobs)
-            fixed, again = fix(report, indexer.state, indexer.store, blobs)
-            notes += fixed
-        if again:
-            sink = TqdmSink(None if progress is None else not progress)
-            summary = indexer.sync(again, force=True, progress=sink)
-            notes += [f"failed: {p}: {r}" for p, r in summary.failed]
-            if summary.aborted is not None:
-                raise summary.aborted
-        report = inspect(indexer.state, indexer.store, blobs)
+    sink = TqdmSink(None if progress is None else not progress)
+    report, notes = engine_of(ctx).check(repair=repair, progress=sink)
     if as_json:
         echo_json(
             {
@@ -232,4 +178,25 @@ def check(ctx: click.Context, repair: bool, as_json: bool, progress: bool | None
         if report.ok:
             click.echo(f"ok: {len(report.records)} source(s), {report.blobs} blob(s), no violations")
     if not report.ok:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
+@click.pass_context
+def remove(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Remove files (or every file under a folder) from the index; the files are left alone.
+
+    Exits 1 when a PATH matches nothing that is indexed.
+    """
+    removed, unknown = engine_of(ctx).remove(list(paths))
+    if as_json:
+        echo_json({"removed": removed, "not_indexed": unknown})
+    else:
+        for src in removed:
+            click.echo(f"  removed  {shown(src)}")
+        for path in unknown:
+            click.echo(f"not indexed: {path}", err=True)
+    if unknown:
         ctx.exit(1)

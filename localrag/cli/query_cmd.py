@@ -10,11 +10,9 @@ from typing import Any
 
 import click
 
-from localrag.answer import answerer_for
 from localrag.answer.answerer import MODES, label
-from localrag.cli import cli
-from localrag.cli.common import components_of, echo_json, load_query_image, settings_of
-from localrag.retrieve import Retriever
+from localrag.cli.common import echo_json, engine_of, load_query_image
+from localrag.cli.group import cli
 
 
 def _image_opts(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,10 +42,10 @@ def search(
     ctx: click.Context, query: str, image_path: Path | None, photo_text: str, k: int, as_json: bool
 ) -> None:
     """Find passages and figures for QUERY and/or --image, without generating."""
-    retriever = Retriever(settings_of(ctx), components_of(ctx), query_ocr=photo_text)
-    resp = retriever.search(query, load_query_image(image_path), k=k)
-    if retriever.store.notice:
-        click.echo(f"note: {retriever.store.notice}", err=True)
+    engine = engine_of(ctx)
+    resp = engine.search(query, load_query_image(image_path), k=k, photo_text=photo_text)
+    for note in engine.notices():
+        click.echo(f"note: {note}", err=True)
     if as_json:
         echo_json(resp.as_json())
         return
@@ -101,7 +99,7 @@ def ask(
     Questions the manuals do not cover are refused ("Not found in the documents.");
     every answer sentence is checked against the evidence it cites.
     """
-    answerer = answerer_for(settings_of(ctx), components_of(ctx), photo_text, mode)
+    engine = engine_of(ctx)
     image = load_query_image(image_path)
     if stream is None:
         stream = not as_json and sys.stderr.isatty()
@@ -111,9 +109,9 @@ def ask(
         def on_token(piece: str) -> None:
             click.echo(click.style(piece, dim=True), nl=False, err=True)
 
-    ans = answerer.ask(question, image, on_token=on_token)
-    if answerer.retriever.store.notice:
-        click.echo(f"note: {answerer.retriever.store.notice}", err=True)
+    ans = engine.ask(question, image, mode=mode, photo_text=photo_text, on_token=on_token)
+    for note in engine.notices():
+        click.echo(f"note: {note}", err=True)
     if as_json:
         echo_json(ans.as_json())
         return
