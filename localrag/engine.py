@@ -39,6 +39,13 @@ class Engine:
         self._retrievers: dict[str, Retriever] = {}
         self._answerers: dict[tuple[str, str | None], Answerer] = {}
 
+    def warm(self) -> None:
+        """Load what every query needs now, so the first request is as fast as the next."""
+        reader = self.retriever()
+        _ = self.components.text_embedder.embed_texts(["warm up"])
+        _ = self.components.image_embedder
+        reader.refresh()
+
     @cached_property
     def indexer(self) -> Indexer:
         """The writer; it takes the data dir's lock for each run."""

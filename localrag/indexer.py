@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from localrag.components import Components
 from localrag.config import Settings
@@ -51,6 +52,25 @@ class Summary:
     pruned: list[str] = field(default_factory=list)
     collected: int = 0  # blobs deleted because nothing referenced them any more
     aborted: StoreError | None = None  # a fault that stopped the run (a full disk)
+
+    def as_json(self) -> dict[str, Any]:
+        """The `index --json` document (and an index job's summary)."""
+        return {
+            "indexed": self.indexed,
+            "skipped": self.skipped,
+            "pruned": self.pruned,
+            "failed": [{"source": p, "reason": r} for p, r in self.failed],
+            "warnings": self.warnings,
+            "error": str(self.aborted) if self.aborted else None,
+            "pages": self.pages,
+            "figures": self.figures,
+            "chunks": self.chunks,
+            "described": self.described,
+            "cached_descriptions": self.cached_descriptions,
+            "blobs_collected": self.collected,
+            "seconds": round(self.seconds, 3),
+            "stage_seconds": self.times.as_dict(),
+        }
     warnings: list[str] = field(default_factory=list)
     pages: int = 0
     figures: int = 0

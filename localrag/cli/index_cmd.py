@@ -96,24 +96,7 @@ def index(
     sink = TqdmSink(None if progress is None else not progress)
     summary = engine_of(ctx).index(list(paths), prune=prune, force=force, progress=sink)
     if as_json:
-        echo_json(
-            {
-                "indexed": summary.indexed,
-                "skipped": summary.skipped,
-                "pruned": summary.pruned,
-                "failed": [{"source": p, "reason": r} for p, r in summary.failed],
-                "warnings": summary.warnings,
-                "error": str(summary.aborted) if summary.aborted else None,
-                "pages": summary.pages,
-                "figures": summary.figures,
-                "chunks": summary.chunks,
-                "described": summary.described,
-                "cached_descriptions": summary.cached_descriptions,
-                "blobs_collected": summary.collected,
-                "seconds": round(summary.seconds, 3),
-                "stage_seconds": summary.times.as_dict(),
-            }
-        )
+        echo_json(summary.as_json())
     else:
         _print_summary(summary)
     if summary.aborted is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +36,15 @@ def _fit(img: Image.Image) -> Image.Image:
     return img
 
 
-def _decode(path: Path) -> Iterator[tuple[Image.Image, int, str]]:
-    """(frame, frame count, format) for each frame worth keeping; refusals become IngestError."""
+def _decode(path: Path, data: bytes | None = None) -> Iterator[tuple[Image.Image, int, str]]:
+    """(frame, frame count, format) for each frame worth keeping; refusals become IngestError.
+
+    data: the image's bytes when it did not come from a file (an upload); path names it.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(data) if data is not None else path) as im:
                 n = getattr(im, "n_frames", 1)
                 fmt = im.format or ""
                 # a TIFF's pages are pages of the manual; an animated GIF's frames are one picture moving
@@ -62,11 +66,16 @@ def _decode(path: Path) -> Iterator[tuple[Image.Image, int, str]]:
         raise IngestError(path, f"damaged image ({exc})") from exc
 
 
-def open_image(path: Path) -> Image.Image:
+def open_image(path: Path, data: bytes | None = None) -> Image.Image:
     """Decode an image fully (its first frame), turning every way it can be bad into one IngestError."""
-    for img, _, _ in _decode(path):
+    for img, _, _ in _decode(path, data):
         return img
     raise IngestError(path, "image has no frames")
+
+
+def decode_bytes(data: bytes, name: str) -> Image.Image:
+    """An image received as bytes (an upload), with the same limits as a file."""
+    return open_image(Path(name), data)
 
 
 def parse_image(path: Path, file_sha: str) -> ParsedDocument:

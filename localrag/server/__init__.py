@@ -1,0 +1,1 @@
+"""The HTTP shell over the engine: native API, OpenAI-compatible API, and the web page."""
