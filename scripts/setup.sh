@@ -43,6 +43,19 @@ if ! "$VENV/bin/python" -c "import llama_cpp" >/dev/null 2>&1; then
   "${pip[@]}" "llama-cpp-python==0.3.36"
 fi
 
+# The web page's end-to-end test drives Debian's chromium through chromium-driver.
+if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing chromium and chromium-driver (for the browser test)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 ||
+      (apt-get update -q >/dev/null 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) ||
+      echo "setup: could not install chromium; the browser test will be skipped"
+  else
+    echo "setup: chromium-driver missing; run 'sudo apt-get install chromium chromium-driver' for the browser test"
+  fi
+fi
+
 echo "setup: installing localrag and its default models"
 "${pip[@]}" -e ".[models,dev]"
 echo "$want" >"$stamp"
