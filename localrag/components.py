@@ -8,12 +8,13 @@ from localrag.config import Settings
 from localrag.describe.base import Describer
 from localrag.describe.caption import CaptionDescriber
 from localrag.describe.ocr import OcrDescriber, OcrEngine
-from localrag.doctor import fits_together, vram_budget_mib
+from localrag.describe.photo import PhotoReader
 from localrag.embed.base import ImageEmbedder, TextEmbedder
 from localrag.embed.bovw import HybridImageEmbedder
 from localrag.embed.descriptor import EdgeDescriptorEmbedder
 from localrag.embed.sbert import SentenceTransformerEmbedder
 from localrag.errors import ConfigError
+from localrag.gpu import fits_together, vram_budget_mib
 from localrag.llm import LlamaModel
 from localrag.registry import ModelSpec
 
@@ -79,6 +80,13 @@ class Components:
         if self.ocr is None:
             return CaptionDescriber()
         return OcrDescriber(self.ocr)
+
+    @cached_property
+    def photo_reader(self) -> PhotoReader:
+        """Reads query photos: OCR, plus the VLM when one is configured."""
+        from localrag.describe.vlm import VlmDescriber
+
+        return PhotoReader(self.ocr, VlmDescriber(self.vlm, None) if self.vlm is not None else None)
 
     @cached_property
     def generator(self) -> LlamaModel:

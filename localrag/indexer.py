@@ -14,7 +14,6 @@ from typing import Any
 from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.base import Describer, Description, compose
-from localrag.embed.orb import features
 from localrag.errors import DiskFullError, IngestError, StoreError
 from localrag.ingest import Figure, ParsedDocument, content_id, discover, file_sha256, parse_file
 from localrag.sources import absolute_path, exists, printable, source_of
@@ -326,10 +325,9 @@ class Indexer:
     def _save_figure(self, fig: Figure) -> str:
         """The crop for answers and VLMs, plus its ORB features for verification."""
         key = self.blobs.put_png(key_for(fig.image_sha), fig.image)
-        # the builtin embedder has just computed these for the vector; reuse them
-        feats = getattr(self.c.image_embedder, "features", features)
+        # the builtin embedder has just computed these for the vector, and returns them cached
         if not self.blobs.valid(features_key(key)):
-            self.blobs.put_features(features_key(key), feats(fig.image), force=True)
+            self.blobs.put_features(features_key(key), self.c.image_embedder.features(fig.image), force=True)
         return key
 
     def _prune(self, roots: list[Path], seen: set[str], summary: Summary) -> None:

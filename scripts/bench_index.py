@@ -18,7 +18,7 @@ from pathlib import Path
 
 from localrag.components import Components
 from localrag.config import Settings
-from localrag.corpus import asymptote_pdf, gnuplot_pdf
+from localrag.evaluation.corpus import asymptote_pdf, gnuplot_pdf
 from localrag.indexer import Indexer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -81,7 +81,7 @@ def corpus_file(name: str) -> Path:
     if name == "sample":
         return SAMPLE
     if name == "asymptote":
-        from localrag.corpus import asymptote_pdf
+        from localrag.evaluation.corpus import asymptote_pdf
 
         return asymptote_pdf()
     raise SystemExit(f"unknown corpus {name!r}")

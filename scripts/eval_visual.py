@@ -25,10 +25,10 @@ from localrag.bench.synthetic import figure as synthetic_figure
 from localrag.bench.visual import evaluate
 from localrag.components import Components
 from localrag.config import Settings
-from localrag.corpus import asymptote_pdf, gnuplot_pdf
 from localrag.describe.caption import CaptionDescriber
+from localrag.evaluation.corpus import asymptote_pdf, gnuplot_pdf
+from localrag.evaluation.perturb import PERTURBATIONS
 from localrag.indexer import Indexer
-from localrag.perturb import PERTURBATIONS
 from localrag.retrieve import Retriever
 
 ROOT = Path(__file__).resolve().parents[1]

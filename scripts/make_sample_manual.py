@@ -389,8 +389,8 @@ def build() -> bytes:
 
 def write_demo_query() -> Path:
     """The demo's query photo: the wiring schematic cropped, rotated and JPEG-compressed."""
+    from localrag.evaluation.perturb import demo_query
     from localrag.ingest import file_sha256, parse_file
-    from localrag.perturb import demo_query
 
     doc = parse_file(OUT, file_sha256(OUT))
     wiring = next(f for f in doc.figures if "Wiring" in f.caption)

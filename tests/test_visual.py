@@ -9,8 +9,8 @@ import pytest
 from conftest import SAMPLE
 
 from localrag.embed.descriptor import DIM, describe
+from localrag.evaluation.perturb import PERTURBATIONS, demo_query
 from localrag.ingest import file_sha256, parse_file
-from localrag.perturb import PERTURBATIONS, demo_query
 from localrag.retrieve.verify import features, verify
 
 

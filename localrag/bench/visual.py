@@ -13,7 +13,7 @@ from PIL import Image
 
 from localrag.answer import Answerer
 from localrag.bench.synthetic import figure as synthetic_figure
-from localrag.perturb import PERTURBATIONS
+from localrag.evaluation.perturb import PERTURBATIONS
 from localrag.retrieve import Retriever
 
 

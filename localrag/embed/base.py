@@ -7,6 +7,9 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
+from localrag.embed.orb import Features
+from localrag.embed.orb import features as orb_features
+
 
 class TextEmbedder(Protocol):
     """Embeds text into unit vectors."""
@@ -33,6 +36,18 @@ class ImageEmbedder(Protocol):
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Text in the image space (CLIP only)."""
         ...
+
+    def features(self, img: Image.Image) -> Features:
+        """Local features for geometric verification of a match."""
+        ...
+
+
+class OrbFeatures:
+    """ORB features for verification, computed afresh (embedders that cache them override this)."""
+
+    def features(self, img: Image.Image) -> Features:
+        """ORB keypoints and descriptors of an image."""
+        return orb_features(img)
 
 
 def l2norm(x: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from localrag.embed.base import l2norm
+from localrag.embed.base import OrbFeatures, l2norm
 from localrag.embed.prepare import ink_gray
 
 SIDE = 160
@@ -60,7 +60,7 @@ def describe(img: Image.Image) -> np.ndarray:
     return l2norm(np.sqrt(np.maximum(vec, 0)))  # Hellinger: tames dominant bins
 
 
-class EdgeDescriptorEmbedder:
+class EdgeDescriptorEmbedder(OrbFeatures):
     """The builtin image embedder of the default profile (no weights, no text side)."""
 
     supports_text = False

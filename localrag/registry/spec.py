@@ -14,7 +14,8 @@ from localrag.errors import ConfigError, ModelError
 
 ROLES = ("generator", "describer", "text_embedder", "image_embedder", "ocr")
 ANSWER_MODES = ("extractive", "generated", "auto")
-REPO_REGISTRY = Path(__file__).resolve().parents[2] / "models.yaml"
+# shipped inside the package (a link to the repository's models.yaml, a copy in a wheel)
+REPO_REGISTRY = Path(__file__).parents[1] / "models.yaml"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from PIL import Image
 
 from localrag.components import Components
 from localrag.config import Settings
-from localrag.describe.vlm import VlmDescriber
 from localrag.errors import ConfigError
 from localrag.retrieve import verify as sv
 from localrag.retrieve.fusion import rrf
@@ -166,7 +165,7 @@ class Retriever:
                 sig.add("text_to_image", self.store.query("figure_images", tv, CANDIDATES))
         photo_text = ""
         if image is not None and (self.query_ocr == "always" or (self.query_ocr == "auto" and not matches)):
-            photo_text = self._photo_text(image)
+            photo_text = self.c.photo_reader.read(image)
             if photo_text:
                 self._text(photo_text, sig, prefix="photo_")
         return SearchResponse(
@@ -222,15 +221,6 @@ class Retriever:
             if ids[i] in by_id
         ]
 
-    def _photo_text(self, image: Image.Image) -> str:
-        """What the photo says: OCR text, and the VLM's description when one is configured."""
-        parts = []
-        if self.c.ocr is not None:
-            parts.append(self.c.ocr.read(image))
-        if self.c.vlm is not None:
-            parts.append(VlmDescriber(self.c.vlm, None).describe_one(image))
-        return " ".join(p for p in parts if p).strip()
-
     def _fuse(self, sig: Signals, matches: dict[str, sv.Match], k: int) -> list[Hit]:
         fused, details = rrf(sig.rankings, {"verified": 3.0, "visual": 1.5})
         found = sig.found
@@ -267,7 +257,7 @@ class Retriever:
         return {r.id: r for name in ("text", "figures") for r in self.store.get(name, ids)}
 
     def _verify(self, image: Image.Image, cands: list[SearchResult]) -> dict[str, sv.Match]:
-        q = getattr(self.c.image_embedder, "features", sv.features)(image)
+        q = self.c.image_embedder.features(image)
         out: dict[str, sv.Match] = {}
         for r in cands:
             if r.id in out or not r.metadata.get("image"):

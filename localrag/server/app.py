@@ -268,7 +268,8 @@ def create_app(engine: Engine, options: ServeOptions | None = None) -> FastAPI:
 
     @app.get("/v1/info")
     def info() -> dict[str, Any]:
-        from localrag.doctor import backend, gpus
+        from localrag.doctor import backend
+        from localrag.gpu import gpus
 
         return {
             "version": __version__,
