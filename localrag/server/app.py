@@ -140,10 +140,11 @@ def create_app(engine: Engine, options: ServeOptions | None = None) -> FastAPI:
 
     def urls(hit: Hit) -> dict[str, Any]:
         out = hit.as_json()
-        out.pop("image", None)  # a server never shows its file paths; it serves them by id
         out["document_id"] = doc_id(hit.source)
         out["figure_url"] = f"/v1/figures/{hit.id}" if hit.figure is not None else None
         out["page_url"] = f"/v1/pages/{doc_id(hit.source)}.{hit.page}"
+        # the CLI's keys, but a server never shows its own file paths: the image is a URL
+        out["image"] = out["figure_url"] or out["page_url"]
         return out
 
     def answer_json(ans: Answer) -> dict[str, Any]:
