@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -113,6 +114,7 @@ class Retriever:
         self.c = components
         self.query_ocr = query_ocr
         self._generation: int | None = None
+        self._reload = threading.Lock()
 
     @cached_property
     def store(self) -> Store:
@@ -135,12 +137,15 @@ class Retriever:
         gen = self.state.generation()
         if gen == self._generation:
             return False
-        stale = self._generation is not None
-        self._generation = gen
-        if stale:
-            self.store.reopen()
-            for cached in ("keyword", "_image_matrix"):
-                self.__dict__.pop(cached, None)
+        with self._reload:  # threads of a server: one reloads, the others see it done
+            if gen == self._generation:
+                return False
+            stale = self._generation is not None
+            if stale:
+                self.store.reopen()
+                for cached in ("keyword", "_image_matrix"):
+                    self.__dict__.pop(cached, None)
+            self._generation = gen
         return stale
 
     @cached_property

@@ -162,11 +162,11 @@ def create_app(engine: Engine, options: ServeOptions | None = None) -> FastAPI:
 
     def ask_sync(body: dict[str, Any], image: Image.Image | None, on_token: Any = None) -> Answer:
         question = str(body.get("query") or body.get("question") or "")
-        mode = body.get("mode")
+        mode, photo_text = body.get("mode"), body.get("photo_text", "auto")
+        if engine.answerer(photo_text, mode).generator is None:  # quoting: no llama.cpp context to share
+            return engine.ask(question, image, mode=mode, photo_text=photo_text, on_token=on_token)
         with generation:
-            return engine.ask(
-                question, image, mode=mode, photo_text=body.get("photo_text", "auto"), on_token=on_token
-            )
+            return engine.ask(question, image, mode=mode, photo_text=photo_text, on_token=on_token)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
