@@ -49,12 +49,12 @@ class Engine:
     @cached_property
     def indexer(self) -> Indexer:
         """The writer; it takes the data dir's lock for each run."""
-        return Indexer(self.settings, self.components)
+        return Indexer.of(self.settings, self.components)
 
     def retriever(self, photo_text: str = "auto") -> Retriever:
         """A reader (one per photo-text policy); it reloads by itself when the index changes."""
         if photo_text not in self._retrievers:
-            self._retrievers[photo_text] = Retriever(self.settings, self.components, query_ocr=photo_text)
+            self._retrievers[photo_text] = Retriever.of(self.settings, self.components, query_ocr=photo_text)
         return self._retrievers[photo_text]
 
     def answerer(self, photo_text: str = "auto", mode: str | None = None) -> Answerer:

@@ -14,6 +14,7 @@ from typing import Any
 from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.base import Describer, Description, compose
+from localrag.embed.base import ImageEmbedder, TextEmbedder
 from localrag.errors import DiskFullError, IngestError, StoreError
 from localrag.ingest import Figure, ParsedDocument, content_id, discover, file_sha256, parse_file
 from localrag.sources import absolute_path, exists, printable, source_of
@@ -100,15 +101,34 @@ class Indexer:
     """Runs ingest -> describe -> embed -> store for a set of paths."""
 
     def __init__(
-        self, settings: Settings, components: Components, describer: Describer | None = None
+        self,
+        settings: Settings,
+        *,
+        describer: Describer,
+        text_embedder: TextEmbedder,
+        image_embedder: ImageEmbedder,
+        fingerprints: dict[str, str],
     ) -> None:
         """Models load lazily, so an index run with nothing to do loads none."""
         self.settings = settings
-        self.c = components
-        self._describer = describer
+        self.describer = describer
+        self.text_embedder = text_embedder
+        self.image_embedder = image_embedder
+        self.fingerprints = fingerprints
         self.blobs = Blobs(settings.blobs_dir)
         self._state: State | None = None
         self._store: Store | None = None
+
+    @classmethod
+    def of(cls, settings: Settings, components: Components, describer: Describer | None = None) -> Indexer:
+        """An indexer over the profile's models (or with another describer)."""
+        return cls(
+            settings,
+            describer=describer or components.describer,
+            text_embedder=components.text_embedder,
+            image_embedder=components.image_embedder,
+            fingerprints=components.fingerprints(),
+        )
 
     @property
     def state(self) -> State:
@@ -121,7 +141,7 @@ class Indexer:
     def store(self) -> Store:
         """Opened on first need; refuses an index built by other models."""
         if self._store is None:
-            self._store = Store(self.settings.chroma_dir, self.c.fingerprints(), self.blobs)
+            self._store = Store(self.settings.chroma_dir, self.fingerprints, self.blobs)
             for name in ("text", "figures", "figure_images"):
                 self._store.collection(name)
         return self._store
@@ -264,7 +284,7 @@ class Indexer:
     def _describe(self, figures: list[Figure], summary: Summary, sink: ProgressSink) -> list[Description]:
         if not figures:
             return []
-        d = self._describer or self.c.describer
+        d = self.describer
         out: list[Description | None] = []
         todo: list[int] = []
         for i, fig in enumerate(figures):
@@ -289,7 +309,7 @@ class Indexer:
     ) -> tuple[dict[str, list[Record]], set[str]]:
         """Every record of a document, and the blob keys they use (written by now)."""
         fig_texts = [compose(f, d.body, d.ocr_text) for f, d in zip(doc.figures, descs, strict=True)]
-        text_vecs = self.c.text_embedder.embed_texts([c.text for c in doc.chunks] + fig_texts)
+        text_vecs = self.text_embedder.embed_texts([c.text for c in doc.chunks] + fig_texts)
         keys: set[str] = set()
         page_imgs: dict[int, str] = {}
         for p, img in doc.page_images.items():
@@ -302,7 +322,7 @@ class Indexer:
             rid = content_id(doc.source, doc.file_sha, ch.page, i, ch.text)
             text_recs.append(Record(rid, text_vecs[i], ch.text, meta))
         fig_recs, img_recs = [], []
-        img_vecs = self.c.image_embedder.embed_images([f.image for f in doc.figures])
+        img_vecs = self.image_embedder.embed_images([f.image for f in doc.figures])
         for j, (fig, desc) in enumerate(zip(doc.figures, descs, strict=True)):
             fid = content_id(doc.source, "figure", fig.index, fig.image_sha)
             image_key = self._save_figure(fig)
@@ -327,7 +347,7 @@ class Indexer:
         key = self.blobs.put_png(key_for(fig.image_sha), fig.image)
         # the builtin embedder has just computed these for the vector, and returns them cached
         if not self.blobs.valid(features_key(key)):
-            self.blobs.put_features(features_key(key), self.c.image_embedder.features(fig.image), force=True)
+            self.blobs.put_features(features_key(key), self.image_embedder.features(fig.image), force=True)
         return key
 
     def _prune(self, roots: list[Path], seen: set[str], summary: Summary) -> None:

@@ -36,7 +36,7 @@ def bench(pdf: Path) -> dict:
         load = time.perf_counter() - t
         out = {"file": pdf.name, "model_load_s": round(load, 2)}
         for run, force in (("cold", False), ("warm", True)):
-            s = Indexer(settings, comps).sync([pdf], force=force)
+            s = Indexer.of(settings, comps).sync([pdf], force=force)
             out[run] = {
                 "seconds": round(s.seconds, 2),
                 "pages": s.pages,

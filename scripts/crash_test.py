@@ -132,7 +132,7 @@ def main() -> int:
         forced.wait()
         span = time.perf_counter() - t0  # a whole forced run, process start included
         settings = Settings(data_dir=data)
-        retriever = Retriever(settings, Components(settings))
+        retriever = Retriever.of(settings, Components(settings))
         rounds: list[dict] = []
         i = 0
         # a round whose run finished before its kill is verified too, but does not count as a kill

@@ -103,7 +103,7 @@ def build(set_name: str, data_dir: Path | None, mode: str | None) -> tuple[Any, 
         shutil.copy(pdf, docs / pdf.name)
     settings = Settings(data_dir=data / "index")
     comp = Components(settings)
-    summary = Indexer(settings, comp).sync([docs], progress=ProgressSink())
+    summary = Indexer.of(settings, comp).sync([docs], progress=ProgressSink())
     if summary.failed:
         raise SystemExit(f"indexing failed: {summary.failed}")
     return answerer_for(settings, comp, mode=mode), gold, data

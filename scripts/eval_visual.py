@@ -51,7 +51,7 @@ def add_synthetic(settings: Settings, comps: Components, n: int) -> None:
         p = folder / f"synthetic-{i:05d}.png"
         if not p.exists():
             synthetic_figure(i).save(p)
-    Indexer(settings, comps, describer=CaptionDescriber()).sync([folder])
+    Indexer.of(settings, comps, describer=CaptionDescriber()).sync([folder])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     comps = Components(settings)
     if not args.data_dir:
         pdf = args.pdf or CORPORA[args.corpus]()
-        Indexer(settings, comps).sync([pdf])
+        Indexer.of(settings, comps).sync([pdf])
     if args.scale:
         add_synthetic(settings, comps, args.scale)
-    retriever = Retriever(settings, comps, query_ocr=args.photo_text)
+    retriever = Retriever.of(settings, comps, query_ocr=args.photo_text)
     names = args.perturbations.split(",")
     n_figs = retriever.store.count("figures")
     n_real = n_figs - args.scale

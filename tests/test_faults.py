@@ -87,7 +87,7 @@ def test_a_write_that_fails_halfway_rolls_back_to_the_old_records(tmp_path, monk
 
     monkeypatch.setattr(Store, "add", flaky)
     settings = Settings(data_dir=data)
-    summary = Indexer(settings, Components(settings)).sync([docs])
+    summary = Indexer.of(settings, Components(settings)).sync([docs])
     assert isinstance(summary.aborted, DiskFullError)
     monkeypatch.setattr(Store, "add", real_add)
     assert run_json(data, "status")["sources"] == before  # the old version, whole

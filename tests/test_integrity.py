@@ -223,7 +223,7 @@ from localrag.config import Settings
 from localrag.retrieve import Retriever
 
 settings = Settings(data_dir=Path(sys.argv[1]))
-retriever = Retriever(settings, Components(settings))
+retriever = Retriever.of(settings, Components(settings))
 retriever.search("limescale filter", k=1)  # loaded before the first re-index
 errors, reloads = 0, 0
 for line in sys.stdin:
@@ -285,7 +285,7 @@ def test_a_reader_opened_before_the_first_index_sees_it(tmp_path):
 
     data = tmp_path / "data"
     settings = Settings(data_dir=data)
-    retriever = Retriever(settings, Components(settings))
+    retriever = Retriever.of(settings, Components(settings))
     assert retriever.search("citric acid", k=2).hits == []
     assert not data.exists()  # a reader writes nothing
     run_json(data, "index", str(make_docs(tmp_path / "docs", 1)))

@@ -26,7 +26,7 @@ REJECTION_FLOOR = 0.85
 
 def test_eval_floor_on_the_sample_manual(indexed_home):
     settings = Settings(data_dir=indexed_home / "data")
-    report = evaluate(Retriever(settings, Components(settings)), n_ooc=20, seed=1)
+    report = evaluate(Retriever.of(settings, Components(settings)), n_ooc=20, seed=1)
     assert report["overall"]["n"] == 7 * 10
     assert report["overall"]["recall@5"] >= RECALL5_FLOOR, report
     assert report["ooc"]["rejection_rate"] >= REJECTION_FLOOR, report
@@ -86,7 +86,7 @@ def test_clip_embedder_through_sentence_transformers(clip_registry, tmp_path):
     comps = Components(settings)
     assert type(comps.image_embedder).__name__ == "SentenceTransformerEmbedder"
     assert comps.image_embedder.supports_text
-    col = Retriever(settings, comps).store.collection("figure_images")
+    col = Retriever.of(settings, comps).store.collection("figure_images")
     assert col.metadata["embedder"].startswith("tiny-clip@")
 
     text = run_json(data, *args, "search", "wiring schematic", "-k", "10")
@@ -115,7 +115,7 @@ def test_visual_shortlist_finds_outliers_among_near_duplicates(tmp_path):
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     settings = Settings(data_dir=tmp_path)
     comps = Components(settings)
-    retriever = Retriever(settings, comps)
+    retriever = Retriever.of(settings, comps)
     order = [*range(7, 3000)]
     for k, pos in enumerate((300, 900, 1500, 2100, 2500, 2800, 2990)):
         order.insert(pos, k)

@@ -115,7 +115,7 @@ def test_vlm_describes_figures_and_the_cache_is_reused(tiny_registry, tmp_path):
         "SELECT text FROM descriptions WHERE model_key=? AND prompt_key=?", (d.model_key, d.prompt_key)
     ).fetchall()
     assert len(rows) == first["figures"] and all(r[0] for r in rows)
-    store_docs = [doc for _, doc, _ in Retriever(settings, comps).store.all_documents("figures")]
+    store_docs = [doc for _, doc, _ in Retriever.of(settings, comps).store.all_documents("figures")]
     assert any(rows[0][0] in doc for doc in store_docs)  # the VLM's words are what gets indexed
     again = run_json(data, "--models", str(tiny_registry), "--profile", "tiny", "index", "--force", str(docs))
     assert again["described"] == 0 and again["cached_descriptions"] == first["figures"]
@@ -145,7 +145,7 @@ def test_ask_passes_retrieved_figures_as_pixels(tiny_registry, indexed_home, tmp
 
     comps.generator.chat = spy
     answerer = Answerer(
-        Retriever(settings, comps), comps.generator, comps.text_embedder.embed_texts, mode="auto"
+        Retriever.of(settings, comps), comps.generator, comps.text_embedder.embed_texts, mode="auto"
     )
     photo = Image.open(QUERY_PHOTO)
     ans = answerer.ask("Which fuse is this?", photo)

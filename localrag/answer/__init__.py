@@ -14,7 +14,7 @@ def answerer_for(
     """An Answerer with the profile's answer mode (or `mode`) over the profile's models."""
     mode = mode or settings.registry.profile(settings.profile).answer_mode
     return Answerer(
-        Retriever(settings, components, query_ocr=query_ocr),
+        Retriever.of(settings, components, query_ocr=query_ocr),
         components.generator if mode != "extractive" else None,
         components.text_embedder.embed_texts,
         mode=mode,

@@ -13,6 +13,8 @@ from PIL import Image
 
 from localrag.components import Components
 from localrag.config import Settings
+from localrag.describe.photo import PhotoReader
+from localrag.embed.base import ImageEmbedder, TextEmbedder
 from localrag.errors import ConfigError
 from localrag.retrieve import verify as sv
 from localrag.retrieve.fusion import rrf
@@ -104,23 +106,47 @@ class Signals:
 class Retriever:
     """Searches one store with the models of one profile."""
 
-    def __init__(self, settings: Settings, components: Components, query_ocr: str = "auto") -> None:
-        """Models and the keyword index load on first use.
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        text_embedder: TextEmbedder,
+        image_embedder: ImageEmbedder,
+        photo_reader: PhotoReader,
+        fingerprints: dict[str, str],
+        query_ocr: str = "auto",
+    ) -> None:
+        """Models (lazy themselves) and the keyword index load on first use.
 
         query_ocr: "auto" reads the photo only when no figure verifies (it costs more than the
         whole visual path on a CPU), "always" or "never".
         """
         self.settings = settings
-        self.c = components
+        self.text_embedder = text_embedder
+        self.image_embedder = image_embedder
+        self.photo_reader = photo_reader
+        self.fingerprints = fingerprints
         self.query_ocr = query_ocr
         self._generation: int | None = None
         self._reload = threading.Lock()
+
+    @classmethod
+    def of(cls, settings: Settings, components: Components, query_ocr: str = "auto") -> Retriever:
+        """A retriever over the profile's models."""
+        return cls(
+            settings,
+            text_embedder=components.text_embedder,
+            image_embedder=components.image_embedder,
+            photo_reader=components.photo_reader,
+            fingerprints=components.fingerprints(),
+            query_ocr=query_ocr,
+        )
 
     @cached_property
     def store(self) -> Store:
         """The store, opened for reading and checked against the profile's models."""
         return Store(
-            self.settings.chroma_dir, self.c.fingerprints(), Blobs(self.settings.blobs_dir), readonly=True
+            self.settings.chroma_dir, self.fingerprints, Blobs(self.settings.blobs_dir), readonly=True
         )
 
     @cached_property
@@ -165,12 +191,12 @@ class Retriever:
             matches = self._visual(image, sig)
         if query.strip():
             self._text(query, sig)
-            if self.c.image_embedder.supports_text and image is None:
-                tv = self.c.image_embedder.embed_texts([query])[0]
+            if self.image_embedder.supports_text and image is None:
+                tv = self.image_embedder.embed_texts([query])[0]
                 sig.add("text_to_image", self.store.query("figure_images", tv, CANDIDATES))
         photo_text = ""
         if image is not None and (self.query_ocr == "always" or (self.query_ocr == "auto" and not matches)):
-            photo_text = self.c.photo_reader.read(image)
+            photo_text = self.photo_reader.read(image)
             if photo_text:
                 self._text(photo_text, sig, prefix="photo_")
         return SearchResponse(
@@ -183,7 +209,7 @@ class Retriever:
 
     def _text(self, text: str, sig: Signals, prefix: str = "") -> None:
         """Dense search over chunks and figure descriptions, and BM25 over both."""
-        qv = self.c.text_embedder.embed_texts([text])[0]
+        qv = self.text_embedder.embed_texts([text])[0]
         sig.add(prefix + "text_dense", self.store.query("text", qv, CANDIDATES))
         sig.add(prefix + "figure_dense", self.store.query("figures", qv, CANDIDATES))
         kw = self.keyword.search(text, CANDIDATES)
@@ -194,7 +220,7 @@ class Retriever:
 
     def _visual(self, image: Image.Image, sig: Signals) -> dict[str, sv.Match]:
         """Global-vector shortlist, then geometric verification of a bounded candidate set."""
-        iv = self.c.image_embedder.embed_images([image])[0]
+        iv = self.image_embedder.embed_images([image])[0]
         res = self.nearest_figures(iv, CANDIDATES)
         sig.add("visual", res)
         matches = self._verify(image, res[:VERIFY_TOP])
@@ -262,7 +288,7 @@ class Retriever:
         return {r.id: r for name in ("text", "figures") for r in self.store.get(name, ids)}
 
     def _verify(self, image: Image.Image, cands: list[SearchResult]) -> dict[str, sv.Match]:
-        q = self.c.image_embedder.features(image)
+        q = self.image_embedder.features(image)
         out: dict[str, sv.Match] = {}
         for r in cands:
             if r.id in out or not r.metadata.get("image"):

@@ -89,6 +89,7 @@ class Store:
         self.notice = ""
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._copying = False  # reading a private copy after a fault in place
+        self._stale = False  # a write failed and this process's Chroma system was dropped
         self._cols: dict[str, Any] = {}
         self._open()
 
@@ -150,6 +151,9 @@ class Store:
 
     def collection(self, name: str) -> Any:
         """Get (creating it when writing) a collection, refusing one built by another model."""
+        if self._stale:  # a write failed: open a fresh client before anything else
+            self._stale = False
+            self._open()
         if name in self._cols:
             return self._cols[name]
         want = self.fingerprints[COLLECTIONS[name]]
@@ -175,6 +179,22 @@ class Store:
         self._cols[name] = col
         return col
 
+    def _forget_system(self) -> None:
+        """After a failed write, make this process's next client start a fresh Chroma system.
+
+        Chroma keeps one system per path and process; one whose compaction failed (a full
+        disk) blocks every later write from this process, even once there is room again.
+        """
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        systems = getattr(SharedSystemClient, "_identifier_to_system", {})
+        counts = getattr(SharedSystemClient, "_identifier_to_refcount", {})
+        for key in [k for k in systems if Path(k) == self.dir]:
+            systems.pop(key, None)  # not stopped: a stop can wait on the stuck compaction
+            counts.pop(key, None)
+        self._cols.clear()
+        self._stale = True
+
     def _write(self, fn: Callable[[], T]) -> T:
         """Run a Chroma write, turning its failures into one StoreError a user can act on."""
         try:
@@ -183,6 +203,7 @@ class Store:
             raise
         except Exception as exc:
             msg = _reason(exc)
+            self._forget_system()
             if any(w in msg.lower() for w in ("disk", "space", "compaction", "i/o")):
                 raise DiskFullError(
                     f"{self.dir}: a write to the vector store failed ({msg}); "
