@@ -26,7 +26,7 @@ def offload_plan(spec: ModelSpec, gpu_offload: bool, free_mib: int | None, n_thr
     from localrag.llm import LlamaModel
 
     model = LlamaModel(spec, n_threads)
-    ngl = int(spec.params.get("n_gpu_layers", 0))
+    ngl = spec.llama.n_gpu_layers
     path = spec.path()
     layers = block_count(path) if path is not None and path.exists() else None
     all_layers = ngl < 0 or (layers is not None and ngl >= layers)

@@ -61,7 +61,7 @@ def vram_budget_mib(settings: Settings) -> int | None:
 
 def fits_together(a: LlamaModel, b: LlamaModel, budget_mib: int | None) -> bool:
     """Whether two models may stay loaded at once (always, when nothing is offloaded)."""
-    offloaded = [m for m in (a, b) if int(m.spec.params.get("n_gpu_layers", 0)) != 0]
+    offloaded = [m for m in (a, b) if m.spec.llama.n_gpu_layers != 0]
     if not offloaded:
         return True
     if budget_mib is None:

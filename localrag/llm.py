@@ -15,8 +15,6 @@ from localrag.errors import ConfigError, ContextOverflowError, ModelError
 from localrag.registry import ModelSpec
 
 IMAGE_MAX_SIDE = 896  # images are downscaled to this before they reach a VLM
-DEFAULT_N_CTX = 4096
-DEFAULT_MAX_TOKENS = 256
 
 HANDLERS = {
     "mtmd": "MTMDChatHandler",
@@ -80,8 +78,8 @@ class LlamaModel:
     def __init__(self, spec: ModelSpec, n_threads: int, verbose: bool = False) -> None:
         """Remember the spec; nothing is loaded until first use."""
         self.spec = spec
-        self.n_threads = int(spec.params.get("n_threads", n_threads))
-        self.n_threads_batch = int(spec.params.get("n_threads_batch", self.n_threads))
+        self.n_threads = spec.llama.n_threads or n_threads
+        self.n_threads_batch = spec.llama.n_threads_batch or self.n_threads
         self.verbose = verbose
         self._llm: Any = None
         self.before_load: Any = None  # set by Components: frees VRAM held by another model
@@ -104,12 +102,12 @@ class LlamaModel:
     @property
     def n_ctx(self) -> int:
         """Context length in tokens."""
-        return int(self.spec.params.get("n_ctx", DEFAULT_N_CTX))
+        return self.spec.llama.n_ctx
 
     @property
     def max_tokens(self) -> int:
         """Tokens generated at most per answer."""
-        return int(self.spec.params.get("max_tokens", DEFAULT_MAX_TOKENS))
+        return self.spec.llama.max_tokens
 
     @property
     def is_vision(self) -> bool:
@@ -121,7 +119,7 @@ class LlamaModel:
             return None
         import llama_cpp.llama_chat_format as fmt
 
-        name = str(self.spec.params.get("chat_handler", "mtmd"))
+        name = self.spec.llama.chat_handler
         cls_name = HANDLERS.get(name, name)
         cls = getattr(fmt, cls_name, None)
         if cls is None:
@@ -129,12 +127,12 @@ class LlamaModel:
         mmproj = self.spec.mmproj.resolve()
         if mmproj is None or not mmproj.exists():
             raise ModelError(f"model {self.spec.id!r}: mmproj file not found: {mmproj}")
-        template = self.spec.params.get("chat_template")
+        template = self.spec.llama.chat_template
         if template:
             cls = with_template(cls, str(template))
         kwargs: dict[str, Any] = {"clip_model_path": str(mmproj), "verbose": self.verbose}
         if "use_gpu" in cls.__init__.__code__.co_varnames:
-            kwargs["use_gpu"] = bool(self.spec.params.get("mmproj_use_gpu", True))
+            kwargs["use_gpu"] = self.spec.llama.mmproj_use_gpu
         return cls(**kwargs)
 
     def check_image_batch(self) -> int:
@@ -146,10 +144,9 @@ class LlamaModel:
         mmproj = self.spec.mmproj.resolve()
         if mmproj is None or not mmproj.exists():
             raise ModelError(f"model {self.spec.id!r}: mmproj file not found: {mmproj}")
-        p = self.spec.params
-        tokens = int(p.get("image_tokens") or projector(mmproj).max_image_tokens(IMAGE_MAX_SIDE))
-        n_batch = int(p.get("n_batch", 512))
-        n_ubatch = int(p.get("n_ubatch", n_batch))
+        p = self.spec.llama
+        tokens = p.image_tokens or projector(mmproj).max_image_tokens(IMAGE_MAX_SIDE)
+        n_batch, n_ubatch = p.n_batch, p.ubatch
         if min(n_batch, n_ubatch) < tokens:
             raise ConfigError(
                 f"model {self.spec.id!r}: n_batch={n_batch}, n_ubatch={n_ubatch} but one image "
@@ -167,22 +164,22 @@ class LlamaModel:
                 self.before_load(self)
             from llama_cpp import Llama
 
-            p = self.spec.params
+            p = self.spec.llama
             kwargs: dict[str, Any] = {
                 "model_path": str(path),
                 "n_ctx": self.n_ctx,
-                "n_batch": int(p.get("n_batch", 512)),
-                "n_ubatch": int(p.get("n_ubatch", p.get("n_batch", 512))),
+                "n_batch": p.n_batch,
+                "n_ubatch": p.ubatch,
                 "n_threads": self.n_threads,
                 "n_threads_batch": self.n_threads_batch,
-                "n_gpu_layers": int(p.get("n_gpu_layers", 0)),
-                "main_gpu": int(p.get("main_gpu", 0)),
-                "seed": int(p.get("seed", 1234)),
+                "n_gpu_layers": p.n_gpu_layers,
+                "main_gpu": p.main_gpu,
+                "seed": p.seed,
                 "verbose": self.verbose,
             }
-            if p.get("tensor_split"):
-                kwargs["tensor_split"] = list(p["tensor_split"])
-            if p.get("flash_attn"):
+            if p.tensor_split:
+                kwargs["tensor_split"] = list(p.tensor_split)
+            if p.flash_attn:
                 kwargs["flash_attn"] = True
             self.check_image_batch()
             handler = self._handler()
@@ -202,12 +199,12 @@ class LlamaModel:
         on_token: Callable[[str], None] | None = None,
     ) -> str:
         """One chat completion at the configured temperature; on_token sees each piece as it comes."""
-        p = self.spec.params
+        p = self.spec.llama
         kwargs: dict[str, Any] = {
             "messages": messages,
             "max_tokens": int(max_tokens or self.max_tokens),
-            "temperature": float(p.get("temperature", 0.0)),
-            "repeat_penalty": float(p.get("repeat_penalty", 1.1)),
+            "temperature": p.temperature,
+            "repeat_penalty": p.repeat_penalty,
         }
         try:
             with _quiet_stderr(not self.verbose):

@@ -87,7 +87,7 @@ def main() -> int:
     t = time.perf_counter()
     bare = bare_model.llm
     bare_load = time.perf_counter() - t
-    p = spec.params
+    p = spec.llama
 
     def bare_loop() -> float:
         start = time.perf_counter()
@@ -106,7 +106,7 @@ def main() -> int:
                         ],
                     }
                 ],
-                max_tokens=int(p["max_tokens"]),
+                max_tokens=p.max_tokens,
                 temperature=0.0,
                 repeat_penalty=1.1,
             )

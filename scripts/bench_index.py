@@ -16,10 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from localrag.components import Components
 from localrag.config import Settings
+from localrag.engine import Engine
 from localrag.evaluation.corpus import asymptote_pdf, gnuplot_pdf
-from localrag.indexer import Indexer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +27,8 @@ def bench(pdf: Path) -> dict:
     """Cold and warm index runs of one file."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp))
-        comps = Components(settings)
+        engine = Engine(settings)
+        comps = engine.components
         t = time.perf_counter()
         _ = comps.text_embedder.model  # model load is reported apart from throughput
         if comps.ocr:
@@ -36,7 +36,7 @@ def bench(pdf: Path) -> dict:
         load = time.perf_counter() - t
         out = {"file": pdf.name, "model_load_s": round(load, 2)}
         for run, force in (("cold", False), ("warm", True)):
-            s = Indexer.of(settings, comps).sync([pdf], force=force)
+            s = engine.index([pdf], force=force)
             out[run] = {
                 "seconds": round(s.seconds, 2),
                 "pages": s.pages,

@@ -30,6 +30,7 @@ from localrag.bench.synthetic import diagram  # noqa: E402
 from localrag.check import inspect  # noqa: E402
 from localrag.components import Components  # noqa: E402
 from localrag.config import Settings  # noqa: E402
+from localrag.engine import Engine  # noqa: E402
 from localrag.ingest import file_sha256, parse_file  # noqa: E402
 from localrag.retrieve import Retriever  # noqa: E402
 from localrag.sources import source_of  # noqa: E402
@@ -132,7 +133,7 @@ def main() -> int:
         forced.wait()
         span = time.perf_counter() - t0  # a whole forced run, process start included
         settings = Settings(data_dir=data)
-        retriever = Retriever.of(settings, Components(settings))
+        retriever = Engine(settings).retriever()
         rounds: list[dict] = []
         i = 0
         # a round whose run finished before its kill is verified too, but does not count as a kill

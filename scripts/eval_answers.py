@@ -89,10 +89,9 @@ def corpus_file(name: str) -> Path:
 
 def build(set_name: str, data_dir: Path | None, mode: str | None) -> tuple[Any, dict[str, Any], Path]:
     """Index the gold set's corpus (once, cached) and return an Answerer over it."""
-    from localrag.answer import answerer_for
-    from localrag.components import Components
     from localrag.config import Settings
-    from localrag.indexer import Indexer, ProgressSink
+    from localrag.engine import Engine
+    from localrag.indexer import ProgressSink
 
     gold = yaml.safe_load((GOLD / f"answers-{set_name}.yaml").read_text())
     pdf = corpus_file(gold["corpus"])
@@ -102,11 +101,11 @@ def build(set_name: str, data_dir: Path | None, mode: str | None) -> tuple[Any, 
     if not (docs / pdf.name).exists():
         shutil.copy(pdf, docs / pdf.name)
     settings = Settings(data_dir=data / "index")
-    comp = Components(settings)
-    summary = Indexer.of(settings, comp).sync([docs], progress=ProgressSink())
+    engine = Engine(settings)
+    summary = engine.index([docs], progress=ProgressSink())
     if summary.failed:
         raise SystemExit(f"indexing failed: {summary.failed}")
-    return answerer_for(settings, comp, mode=mode), gold, data
+    return engine.answerer(mode=mode), gold, data
 
 
 def score_one(ans: Any, facts: list[str], pages: list[int]) -> dict[str, Any]:

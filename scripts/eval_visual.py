@@ -26,10 +26,10 @@ from localrag.bench.visual import evaluate
 from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.caption import CaptionDescriber
+from localrag.engine import Engine
 from localrag.evaluation.corpus import asymptote_pdf, gnuplot_pdf
 from localrag.evaluation.perturb import PERTURBATIONS
 from localrag.indexer import Indexer
-from localrag.retrieve import Retriever
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = {
@@ -83,13 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory()
         data_dir = Path(tmp.name)
     settings = Settings(data_dir=data_dir, profile=args.profile)
-    comps = Components(settings)
+    engine = Engine(settings)
     if not args.data_dir:
         pdf = args.pdf or CORPORA[args.corpus]()
-        Indexer.of(settings, comps).sync([pdf])
+        engine.index([pdf])
     if args.scale:
-        add_synthetic(settings, comps, args.scale)
-    retriever = Retriever.of(settings, comps, query_ocr=args.photo_text)
+        add_synthetic(settings, engine.components, args.scale)
+    retriever = engine.retriever(args.photo_text)
     names = args.perturbations.split(",")
     n_figs = retriever.store.count("figures")
     n_real = n_figs - args.scale

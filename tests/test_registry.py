@@ -108,3 +108,32 @@ def test_fetch_models_downloads_verifies_and_pins(tmp_path):
     with pytest.raises(ValueError, match="rejected"):
         fetch_models.main(["--profile", "gpu", "--models", str(reg)])
     assert not (tmp_path / "dl" / "vlm.gguf").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("n_ctxx", 4096, "params.n_ctxx: Extra inputs are not permitted"),
+        ("n_ctx", "big", "params.n_ctx: Input should be a valid integer"),
+        ("n_ctx", 0, "params.n_ctx: Input should be greater than 0"),
+        ("temperature", -1, "params.temperature"),
+    ],
+)
+def test_model_params_are_typed_and_checked_at_load(tmp_path, key, value, words):
+    data = yaml.safe_load((ROOT / "models.yaml").read_text())
+    data["models"]["smollm2-135m-instruct"]["params"][key] = value
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as err:
+        load_registry(path)
+    assert "smollm2-135m-instruct" in str(err.value) and words in str(err.value)
+    res = run(tmp_path / "data", "status", models=path)
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1
+
+
+def test_typed_params_have_one_default_each():
+    spec = load_registry().models["smollm2-135m-instruct"]
+    assert spec.llama.n_ctx == spec.params.get("n_ctx", 4096)
+    assert load_registry().models["all-minilm-l6-v2"].embedder.batch_size > 0
+    with pytest.raises(ConfigError):
+        _ = spec.embedder  # a generator has no embedder params

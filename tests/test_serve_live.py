@@ -79,6 +79,13 @@ def test_openai_client_text_and_image_streaming_and_not(server):
     ]
     resp = client.chat.completions.create(model="localrag", messages=[{"role": "user", "content": msg}])
     assert any(c["page"] == 4 and c["figure"] for c in resp.model_extra["citations"])
+    streamed = list(
+        client.chat.completions.create(
+            model="localrag", stream=True, messages=[{"role": "user", "content": msg}]
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in streamed) == resp.choices[0].message.content
+    assert streamed[-1].model_extra["citations"] == resp.model_extra["citations"]
 
     off = client.chat.completions.create(
         model="localrag", messages=[{"role": "user", "content": "What is the capital of France?"}]

@@ -22,7 +22,7 @@ class OcrEngine:
         """Remember the spec; the ONNX sessions load on first use."""
         self.spec = spec
         self.n_threads = n_threads
-        self.min_score = float(spec.params.get("min_score", 0.5))
+        self.min_score = spec.ocr.min_score
         self._engine: object | None = None
 
     def _load(self) -> object:

@@ -31,8 +31,8 @@ class SentenceTransformerEmbedder(OrbFeatures):
         """Remember the spec; the model loads on first use."""
         self.spec = spec
         self.fingerprint = spec.fingerprint
-        self.dim = int(spec.params.get("dim", 0))
-        self.batch_size = int(spec.params.get("batch_size", 32))
+        self.dim = spec.embedder.dim
+        self.batch_size = spec.embedder.batch_size
         self.n_threads = n_threads
         self.supports_text = True
         self._model: object | None = None

@@ -6,12 +6,14 @@ import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from localrag.errors import ConfigError, ModelError
+from localrag.registry.params import EmbedderParams, LlamaParams, OcrParams, parse_params
 
+P = TypeVar("P", LlamaParams, EmbedderParams, OcrParams)
 ROLES = ("generator", "describer", "text_embedder", "image_embedder", "ocr")
 ANSWER_MODES = ("extractive", "generated", "auto")
 # shipped inside the package (a link to the repository's models.yaml, a copy in a wheel)
@@ -67,6 +69,27 @@ class ModelSpec:
     license: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     mmproj: FileRef | None = None
+
+    @property
+    def llama(self) -> LlamaParams:
+        """Typed llama.cpp params (generator and describer models)."""
+        return self._typed(LlamaParams)
+
+    @property
+    def embedder(self) -> EmbedderParams:
+        """Typed embedder params."""
+        return self._typed(EmbedderParams)
+
+    @property
+    def ocr(self) -> OcrParams:
+        """Typed OCR params."""
+        return self._typed(OcrParams)
+
+    def _typed(self, kind: type[P]) -> P:
+        typed = parse_params(self.role, self.params, f"model {self.id!r}")
+        if not isinstance(typed, kind):
+            raise ConfigError(f"model {self.id!r} is a {self.role}, not a {kind.__name__} model")
+        return typed
 
     @property
     def sha256(self) -> str | None:
@@ -150,6 +173,7 @@ def model_spec(model_id: str, raw: dict[str, Any], where: Path) -> ModelSpec:
     if not isinstance(raw.get("source"), dict):
         raise ConfigError(f"{where}: model {model_id!r} needs a source mapping")
     mm = raw.get("mmproj")
+    parse_params(role, dict(raw.get("params") or {}), f"{where}: model {model_id!r}")  # refuse typos now
     return ModelSpec(
         id=model_id,
         role=role,
