@@ -328,3 +328,17 @@ def test_one_engine_indexes_and_searches_warm(tmp_path):
     assert engine.status()["sources"][0]["records"]["text"] == engine.status()["sources"][0]["chunks"]
     report, _ = engine.check()
     assert report.ok
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    from localrag.engine import Engine
+
+    def broken(self):
+        raise RuntimeError("boom\nwith a second line")
+
+    monkeypatch.setattr(Engine, "status", broken)
+    res = run(tmp_path / "data", "status")
+    assert res.exit_code == 70
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert "internal error: RuntimeError: boom at test_integrity.py:" in res.stderr
+    assert "LOCALRAG_DEBUG" in res.stderr
