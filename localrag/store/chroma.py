@@ -6,7 +6,6 @@ import functools
 import json
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,11 +257,6 @@ class Store:
         """Records in a collection."""
         col = self.collection(name)
         return 0 if col is None else int(col.count())
-
-    @_reading
-    def counts_by_source(self, name: str) -> Counter[str]:
-        """How many records each source has in a collection (records without one count as '')."""
-        return Counter(str(m.get("source", "")) for _, m in self.metadatas(name))
 
     @_reading
     def metadatas(self, name: str) -> list[tuple[str, dict[str, Any]]]:
