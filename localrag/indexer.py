@@ -16,9 +16,10 @@ from localrag.config import Settings
 from localrag.describe.base import Describer, Description, compose
 from localrag.embed.base import ImageEmbedder, TextEmbedder
 from localrag.errors import DiskFullError, IngestError, StoreError
-from localrag.ingest import Figure, ParsedDocument, content_id, discover, file_sha256, parse_file
+from localrag.ingest import Figure, ParsedDocument, content_id, discover, file_sha256, parse_stream
+from localrag.retrieve.keyword import keyword_row
 from localrag.sources import absolute_path, exists, printable, source_of
-from localrag.state import FORMAT, FileRow, State
+from localrag.state import FORMAT, FileRow, KeywordRow, State
 from localrag.store import Record, Store
 from localrag.store.blobs import Blobs, features_key, key_for
 from localrag.store.lock import writer_lock
@@ -71,6 +72,7 @@ class Summary:
             "seconds": round(self.seconds, 3),
             "stage_seconds": self.times.as_dict(),
         }
+
     warnings: list[str] = field(default_factory=list)
     pages: int = 0
     figures: int = 0
@@ -163,6 +165,8 @@ class Indexer:
         _ = self.store  # fail fast on a model mismatch before any work
         if self.state.format < FORMAT:
             summary.warnings.extend(upgrade(self.state, self.store, self.blobs))
+        if not self.state.has_keywords():
+            self._guarded(self._rebuild_keywords)
 
         def failed(err: IngestError) -> None:
             summary.failed.append((err.path, err.reason))
@@ -200,6 +204,14 @@ class Indexer:
         summary.seconds = time.perf_counter() - t0
         return summary
 
+    def _rebuild_keywords(self) -> None:
+        """Fill the persistent keyword index from the store, once, for an index that predates it."""
+        by_source: dict[str, list[KeywordRow]] = {}
+        for name in ("text", "figures"):
+            for rid, doc, meta in self.store.all_documents(name):
+                by_source.setdefault(str(meta.get("source", "")), []).append(keyword_row(rid, doc))
+        self.state.rebuild_keywords(by_source)
+
     def _guarded(self, step: Callable[[], None]) -> None:
         """Run a step; a state DB that cannot be written becomes a StoreError."""
         try:
@@ -212,19 +224,37 @@ class Indexer:
             raise StoreError(f"{self.settings.state_db}: cannot write the index state ({exc})") from exc
 
     def _index_one(self, path: Path, source: str, sha: str, summary: Summary, sink: ProgressSink) -> None:
-        t = time.perf_counter()
-        doc = parse_file(path, sha)
-        doc.source = source
-        summary.times.ingest += time.perf_counter() - t
-        summary.warnings.extend(doc.warnings)
+        # The document streams through describe and embed a part (a few pages) at a time, and
+        # each part's images are written as blobs and dropped: memory does not grow with the page
+        # count. Only the records (vectors and text) are kept until the store write below.
+        records: dict[str, list[Record]] = {"text": [], "figures": [], "figure_images": []}
+        keys: set[str] = set()
+        pages = chunks = figures = 0
+        parts = parse_stream(path, sha)
+        try:
+            while True:
+                t = time.perf_counter()
+                part = next(parts, None)
+                summary.times.ingest += time.perf_counter() - t
+                if part is None:
+                    break
+                part.source = source
+                summary.warnings.extend(part.warnings)
 
-        t = time.perf_counter()
-        descriptions = self._describe(doc.figures, summary, sink)
-        summary.times.describe += time.perf_counter() - t
+                t = time.perf_counter()
+                descriptions = self._describe(part.figures, summary, sink)
+                summary.times.describe += time.perf_counter() - t
 
-        t = time.perf_counter()
-        records, keys = self._records(doc, descriptions)
-        summary.times.embed += time.perf_counter() - t
+                t = time.perf_counter()
+                recs, part_keys = self._records(part, descriptions, first_chunk=chunks)
+                summary.times.embed += time.perf_counter() - t
+                for name, rs in recs.items():
+                    records[name].extend(rs)
+                keys |= part_keys
+                pages, chunks, figures = part.pages, chunks + len(part.chunks), figures + len(part.figures)
+                del part, descriptions, recs
+        finally:
+            parts.close()
 
         # Everything is computed and every blob written before the store changes, so a failure
         # above loses nothing. New records go in before the old ones go out; a fault (a full
@@ -244,14 +274,15 @@ class Indexer:
         except (StoreError, sqlite3.Error):
             self._roll_back(source, (old_row, old_keys), {n: new_ids[n] - old_ids[n] for n in records})
             raise
-        self.state.commit_file(source, sha, (doc.pages, len(doc.chunks), len(doc.figures)), raw, keys)
+        words = [keyword_row(r.id, r.document) for name in ("text", "figures") for r in records[name]]
+        self.state.commit_file(source, sha, (pages, chunks, figures), raw, keys, words)
         summary.times.store += time.perf_counter() - t
 
         summary.indexed.append(source)
-        summary.pages += doc.pages
-        summary.figures += len(doc.figures)
-        summary.chunks += len(doc.chunks)
-        sink.file_done(source, doc.pages, len(doc.figures))
+        summary.pages += pages
+        summary.figures += figures
+        summary.chunks += chunks
+        sink.file_done(source, pages, figures)
 
     def _ensure_room(self, records: dict[str, list[Record]]) -> None:
         """Stop before a file's records go in when the disk clearly cannot hold them.
@@ -305,9 +336,12 @@ class Indexer:
         return [o for o in out if o is not None]
 
     def _records(
-        self, doc: ParsedDocument, descs: list[Description]
+        self, doc: ParsedDocument, descs: list[Description], first_chunk: int = 0
     ) -> tuple[dict[str, list[Record]], set[str]]:
-        """Every record of a document, and the blob keys they use (written by now)."""
+        """Every record of a document part, and the blob keys they use (written by now).
+
+        first_chunk: how many chunks earlier parts had, so chunk ids number the whole document.
+        """
         fig_texts = [compose(f, d.body, d.ocr_text) for f, d in zip(doc.figures, descs, strict=True)]
         text_vecs = self.text_embedder.embed_texts([c.text for c in doc.chunks] + fig_texts)
         keys: set[str] = set()
@@ -319,7 +353,7 @@ class Indexer:
         for i, ch in enumerate(doc.chunks):
             meta = {"source": doc.source, "page": ch.page, "kind": "text", "image": page_imgs.get(ch.page)}
             # the source is part of every id: identical files at two paths are two documents
-            rid = content_id(doc.source, doc.file_sha, ch.page, i, ch.text)
+            rid = content_id(doc.source, doc.file_sha, ch.page, first_chunk + i, ch.text)
             text_recs.append(Record(rid, text_vecs[i], ch.text, meta))
         fig_recs, img_recs = [], []
         img_vecs = self.image_embedder.embed_images([f.image for f in doc.figures])

@@ -42,7 +42,20 @@ CREATE TABLE IF NOT EXISTS blobs (
     PRIMARY KEY (source, key)
 );
 CREATE INDEX IF NOT EXISTS blobs_by_key ON blobs (key);
+CREATE TABLE IF NOT EXISTS keyword_docs (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    ntok INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keyword_docs_by_source ON keyword_docs (source);
+CREATE VIRTUAL TABLE IF NOT EXISTS keyword USING fts5(body, tokenize='unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS keyword_terms USING fts5vocab(keyword, 'row');
 """
+# keyword: SQLite FTS5 over every chunk and figure text, pre-tokenized by retrieve.keyword,
+# written in the same transaction that commits a file, so it never disagrees with the files
+# table; keyword_docs maps its rowids to record ids and sources (FTS5 cannot look up by source).
+KeywordRow = tuple[str, str, int]  # record id, space-joined tokens, token count
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,7 @@ class State:
             self._upgrade_columns()
             if fresh:
                 self.set_meta("format", str(FORMAT))
+                self.set_meta("keyword", "1")  # empty and complete: every commit fills it
             self.format = self._format()
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the index state ({exc})") from exc
@@ -206,11 +220,20 @@ class State:
             self._bump()
 
     def commit_file(
-        self, source: str, sha: str, counts: tuple[int, int, int], path: bytes | None, keys: Iterable[str]
+        self,
+        source: str,
+        sha: str,
+        counts: tuple[int, int, int],
+        path: bytes | None,
+        keys: Iterable[str],
+        keywords: list[KeywordRow] | None = None,
     ) -> None:
-        """Record a file as indexed with exactly these blobs."""
+        """Record a file as indexed with exactly these blobs (and these keyword rows)."""
         pages, chunks, figures = counts
         with self.db:
+            if keywords is not None:
+                self._drop_keywords(source)
+                self._add_keywords(source, keywords)
             self.db.execute(
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
                 (source, sha, pages, chunks, figures, time.time(), path),
@@ -228,8 +251,35 @@ class State:
     def drop_file(self, source: str) -> None:
         """Forget a file and release its blobs."""
         with self.db:
+            self._drop_keywords(source)
             self.db.execute("DELETE FROM files WHERE source=?", (source,))
             self.db.execute("DELETE FROM blobs WHERE source=?", (source,))
+            self._bump()
+
+    def _drop_keywords(self, source: str) -> None:
+        rows = [r[0] for r in self.db.execute("SELECT rowid FROM keyword_docs WHERE source=?", (source,))]
+        self.db.executemany("DELETE FROM keyword WHERE rowid=?", [(r,) for r in rows])
+        self.db.execute("DELETE FROM keyword_docs WHERE source=?", (source,))
+
+    def _add_keywords(self, source: str, rows: list[KeywordRow]) -> None:
+        for rid, body, ntok in rows:
+            cur = self.db.execute(
+                "INSERT INTO keyword_docs (id, source, ntok) VALUES (?,?,?)", (rid, source, ntok)
+            )
+            self.db.execute("INSERT INTO keyword (rowid, body) VALUES (?,?)", (cur.lastrowid, body))
+
+    def has_keywords(self) -> bool:
+        """Whether the keyword table covers every indexed file (false for indexes made before it)."""
+        return self.meta("keyword") == "1" and self._has_table("keyword_docs")
+
+    def rebuild_keywords(self, by_source: dict[str, list[KeywordRow]]) -> None:
+        """Fill the keyword table for every file at once (an index that predates it)."""
+        with self.db:
+            self.db.execute("DELETE FROM keyword")
+            self.db.execute("DELETE FROM keyword_docs")
+            for source, rows in by_source.items():
+                self._add_keywords(source, rows)
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('keyword', '1')")
             self._bump()
 
     def blob_keys(self, source: str | None = None) -> set[str]:
@@ -266,4 +316,4 @@ class State:
         self.db.close()
 
 
-__all__ = ["FORMAT", "PENDING", "FileRow", "State", "writable"]
+__all__ = ["FORMAT", "PENDING", "FileRow", "KeywordRow", "State", "writable"]

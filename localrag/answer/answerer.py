@@ -118,7 +118,8 @@ class Answerer:
     def focuser(self) -> Focuser:
         """Built on first use: it needs the keyword index's idf, loaded from the store."""
         if self._focuser is None:
-            self._focuser = Focuser(self.embed, self.retriever.keyword.idf)
+            kw = self.retriever.keyword
+            self._focuser = Focuser(self.embed, kw.idf, kw.max_idf)
         return self._focuser
 
     @staticmethod

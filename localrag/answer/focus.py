@@ -89,11 +89,13 @@ class Focused:
 class Focuser:
     """Splits evidence into units and scores them: embedder cosine plus idf-weighted overlap."""
 
-    def __init__(self, embed: Callable[[list[str]], np.ndarray], idf: Mapping[str, float]) -> None:
+    def __init__(
+        self, embed: Callable[[list[str]], np.ndarray], idf: Mapping[str, float], max_idf: float | None = None
+    ) -> None:
         """embed: the text embedder's batch function; idf: the keyword index's term weights."""
         self.embed = embed
         self.idf = idf
-        self.max_idf = max(idf.values(), default=1.0)
+        self.max_idf = max_idf if max_idf is not None else max(idf.values(), default=1.0)
 
     def weight(self, word: str) -> float:
         """How distinctive a word is, 0..1: rare in this corpus and rare in English.

@@ -1,6 +1,6 @@
 """The `localrag` command: the group, with every subcommand registered on it."""
 
-from localrag.cli import doctor_cmd, index_cmd, models_cmd, query_cmd, serve_cmd
+from localrag.cli import bench_cmd, doctor_cmd, index_cmd, models_cmd, query_cmd, serve_cmd
 from localrag.cli.group import cli
 
 
@@ -9,4 +9,4 @@ def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="localrag")
 
 
-__all__ = ["cli", "doctor_cmd", "index_cmd", "main", "models_cmd", "query_cmd", "serve_cmd"]
+__all__ = ["bench_cmd", "cli", "doctor_cmd", "index_cmd", "main", "models_cmd", "query_cmd", "serve_cmd"]

@@ -11,17 +11,31 @@ from pathlib import Path
 from localrag.errors import IngestError
 from localrag.ingest.base import Chunk, Figure, ParsedDocument, content_id
 from localrag.ingest.images import open_image, parse_image
-from localrag.ingest.pdf import parse_pdf
+from localrag.ingest.pdf import stream_pdf
 from localrag.ingest.text import parse_text
 
-Parser = Callable[[Path, str], ParsedDocument]
+Parser = Callable[[Path, str], Iterator[ParsedDocument]]
+PAGES_PER_PART = 16  # pages whose images are held at once: enough to batch embeddings, bounded
+
+
+def _whole(parse: Callable[[Path, str], ParsedDocument]) -> Parser:
+    """A parser that returns the whole document, as a stream of one part."""
+
+    def stream(path: Path, file_sha: str) -> Iterator[ParsedDocument]:
+        yield parse(path, file_sha)
+
+    return stream
+
 
 PARSERS: dict[str, Parser] = {
-    ".pdf": parse_pdf,
-    ".txt": parse_text,
-    ".md": parse_text,
-    ".markdown": parse_text,
-    **{ext: parse_image for ext in (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")},
+    ".pdf": stream_pdf,
+    ".txt": _whole(parse_text),
+    ".md": _whole(parse_text),
+    ".markdown": _whole(parse_text),
+    **{
+        ext: _whole(parse_image)
+        for ext in (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+    },
 }
 
 __all__ = [
@@ -34,6 +48,7 @@ __all__ = [
     "file_sha256",
     "open_image",
     "parse_file",
+    "parse_stream",
 ]
 
 
@@ -62,19 +77,52 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def parse_file(path: Path, file_sha: str) -> ParsedDocument:
-    """Dispatch on the suffix; every failure comes out as IngestError naming the file."""
+def parse_stream(path: Path, file_sha: str, pages_per_part: int | None = None) -> Iterator[ParsedDocument]:
+    """The document in parts of up to pages_per_part pages; failures come out as IngestError naming the file.
+
+    Memory stays bounded by one part's images however long the document is. Figure numbers
+    and chunk order run on across parts, exactly as in one whole document.
+    """
     parser = PARSERS.get(path.suffix.lower())
     if parser is None:
         raise IngestError(path, f"unsupported file type {path.suffix or '(none)'}")
+    limit = pages_per_part or PAGES_PER_PART
+    pending: ParsedDocument | None = None
     try:
-        return parser(path, file_sha)
+        for part in parser(path, file_sha):
+            if pending is None:
+                pending = part
+            else:
+                merge(pending, part)
+            if len(pending.page_images) >= limit:
+                yield pending
+                pending = None
+        if pending is not None:
+            yield pending
     except IngestError:
         raise
     except MemoryError as exc:
         raise IngestError(path, "out of memory while parsing") from exc
     except Exception as exc:  # a parser bug on one file must not stop the batch
         raise IngestError(path, f"{type(exc).__name__}: {exc}") from exc
+
+
+def merge(into: ParsedDocument, part: ParsedDocument) -> None:
+    """Append a later part of the same document."""
+    into.pages = max(into.pages, part.pages)
+    into.chunks.extend(part.chunks)
+    into.figures.extend(part.figures)
+    into.page_images.update(part.page_images)
+    into.warnings.extend(part.warnings)
+
+
+def parse_file(path: Path, file_sha: str) -> ParsedDocument:
+    """The whole document at once (its page images all in memory: for small files and tests)."""
+    parts = parse_stream(path, file_sha)
+    doc = next(parts)
+    for part in parts:
+        merge(doc, part)
+    return doc
 
 
 def discover(paths: Iterable[Path], on_error: Callable[[IngestError], None]) -> Iterator[Path]:

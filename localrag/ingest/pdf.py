@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,72 +235,106 @@ def _raster(obj: pdfium.PdfObject, path: Path, page_no: int, warnings: list[str]
     return img
 
 
-def parse_pdf(path: Path, file_sha: str) -> ParsedDocument:
-    """Extract chunks, figures and page renders from one PDF."""
+def stream_pdf(path: Path, file_sha: str) -> Iterator[ParsedDocument]:
+    """Chunks, figures and the page render of one PDF, one page at a time.
+
+    Each part is one page (with `pages` the document's total); a caller that drops each part
+    once used holds one page's images at a time, however long the document.
+    """
     pdf = _open(path)
     try:
-        doc = ParsedDocument(source=printable(path), file_sha=file_sha, pages=len(pdf))
-        if len(pdf) == 0:
+        n_pages = len(pdf)
+        if n_pages == 0:
             raise IngestError(path, "PDF has no pages")
+        source = printable(path)
         fig_no = 0
-        texts = [pdf[i].get_textpage().get_text_range() for i in range(len(pdf))]
-        boiler = running_lines(texts)
-        for i in range(len(pdf)):
-            page_no = i + 1
+        texts = []
+        for i in range(n_pages):  # running headers are found from every page's text first
             page = pdf[i]
-            pw, ph = page.get_size()
             textpage = page.get_textpage()
-            body = "\n".join(ln for ln in texts[i].splitlines() if _line_key(ln) not in boiler)
-            doc.chunks.extend(chunk_page(page_no, body))
-            spans = _spans(textpage)
-            path_boxes: list[Box] = []
-            rasters: list[tuple[Box, Image.Image]] = []
-            forms: list[Box] = []
-            # depth 1: objects nested in a Form XObject report bounds in the form's own space
-            for obj in page.get_objects(max_depth=1):
-                if obj.type in (pdfium_c.FPDF_PAGEOBJ_PATH, pdfium_c.FPDF_PAGEOBJ_SHADING):
-                    path_boxes.append(obj.get_bounds())
-                elif obj.type == pdfium_c.FPDF_PAGEOBJ_FORM:
-                    forms.append(obj.get_bounds())
-                elif obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
-                    box = obj.get_bounds()
-                    if box[2] - box[0] < MIN_FIG_PT / 2 or box[3] - box[1] < MIN_FIG_PT / 2:
-                        continue
-                    img = _raster(obj, path, page_no, doc.warnings)
-                    if img is not None and min(img.size) >= MIN_FIGURE_PX:
-                        rasters.append((box, img))
-            found: list[tuple[Box, str, Image.Image]] = [(b, "raster", im) for b, im in rasters]
-            for box in vector_regions(path_boxes, spans, (0.0, 0.0, pw, ph), forms):
-                # a drawing that only frames an embedded raster is that raster
-                if any(_inside(rb, box) for rb, _ in rasters):
-                    continue
-                found.append((box, "vector", _render_crop(page, box)))
-            found.sort(key=lambda f: (-f[0][3], f[0][0]))
-            for box, kind, img in found:
-                fig_no += 1
-                doc.figures.append(
-                    Figure(
-                        page=page_no,
-                        index=fig_no,
-                        kind=kind,
-                        image=img,
-                        bbox=box,
-                        caption=find_caption(box, spans, ph),
-                        context=context_text(box, [sp for sp in spans if _line_key(sp.text) not in boiler]),
-                    )
-                )
-            scale = capped_scale(pw, ph, PAGE_SCALE)
-            if scale < PAGE_SCALE:
-                doc.warnings.append(
-                    f"{doc.source}: page {page_no} is {pw:.0f}x{ph:.0f} pt; rendered at {scale:.3f}x "
-                    f"to stay within {MAX_RENDER_PX // 1_000_000} Mpx"
-                )
-            doc.page_images[page_no] = flatten(page.render(scale=scale).to_pil())
-        return doc
+            texts.append(textpage.get_text_range())
+            textpage.close()
+            page.close()
+        boiler = running_lines(texts)
+        for i in range(n_pages):
+            page_no = i + 1
+            part = ParsedDocument(source=source, file_sha=file_sha, pages=n_pages)
+            page = pdf[i]
+            textpage = page.get_textpage()
+            try:
+                fig_no = _parse_page(path, page, textpage, page_no, texts[i], boiler, fig_no, part)
+            finally:
+                textpage.close()
+                page.close()
+            texts[i] = ""
+            yield part
     except pdfium.PdfiumError as exc:
         raise IngestError(path, f"damaged PDF ({exc})") from exc
     finally:
         pdf.close()
+
+
+def _parse_page(
+    path: Path,
+    page: pdfium.PdfPage,
+    textpage: pdfium.PdfTextPage,
+    page_no: int,
+    text: str,
+    boiler: set[str],
+    fig_no: int,
+    doc: ParsedDocument,
+) -> int:
+    """Fill doc with one page's chunks, figures and render; returns the last figure number."""
+    pw, ph = page.get_size()
+    body = "\n".join(ln for ln in text.splitlines() if _line_key(ln) not in boiler)
+    doc.chunks.extend(chunk_page(page_no, body))
+    spans = _spans(textpage)
+    path_boxes: list[Box] = []
+    rasters: list[tuple[Box, Image.Image]] = []
+    forms: list[Box] = []
+    # depth 1: objects nested in a Form XObject report bounds in the form's own space
+    for obj in page.get_objects(max_depth=1):
+        if obj.type in (pdfium_c.FPDF_PAGEOBJ_PATH, pdfium_c.FPDF_PAGEOBJ_SHADING):
+            path_boxes.append(obj.get_bounds())
+        elif obj.type == pdfium_c.FPDF_PAGEOBJ_FORM:
+            forms.append(obj.get_bounds())
+        elif obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
+            box = obj.get_bounds()
+            if box[2] - box[0] < MIN_FIG_PT / 2 or box[3] - box[1] < MIN_FIG_PT / 2:
+                continue
+            img = _raster(obj, path, page_no, doc.warnings)
+            if img is not None and min(img.size) >= MIN_FIGURE_PX:
+                rasters.append((box, img))
+    found: list[tuple[Box, str, Image.Image]] = [(b, "raster", im) for b, im in rasters]
+    for box in vector_regions(path_boxes, spans, (0.0, 0.0, pw, ph), forms):
+        # a drawing that only frames an embedded raster is that raster
+        if any(_inside(rb, box) for rb, _ in rasters):
+            continue
+        found.append((box, "vector", _render_crop(page, box)))
+    found.sort(key=lambda f: (-f[0][3], f[0][0]))
+    for box, kind, img in found:
+        fig_no += 1
+        doc.figures.append(
+            Figure(
+                page=page_no,
+                index=fig_no,
+                kind=kind,
+                image=img,
+                bbox=box,
+                caption=find_caption(box, spans, ph),
+                context=context_text(box, [sp for sp in spans if _line_key(sp.text) not in boiler]),
+            )
+        )
+    scale = capped_scale(pw, ph, PAGE_SCALE)
+    if scale < PAGE_SCALE:
+        doc.warnings.append(
+            f"{doc.source}: page {page_no} is {pw:.0f}x{ph:.0f} pt; rendered at {scale:.3f}x "
+            f"to stay within {MAX_RENDER_PX // 1_000_000} Mpx"
+        )
+    bitmap = page.render(scale=scale)
+    doc.page_images[page_no] = flatten(bitmap.to_pil())
+    bitmap.close()
+    return fig_no
 
 
 def _line_key(line: str) -> str:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+import sqlite3
+import threading
 from collections import Counter
+from collections.abc import Iterator, Mapping
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 STOP_WORDS = frozenset(
@@ -36,6 +39,7 @@ class KeywordIndex:
                 self.postings.setdefault(term, []).append(i)
         n = len(docs)
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        self.max_idf = max(self.idf.values(), default=1.0)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top-k ids with a positive score."""
@@ -50,3 +54,94 @@ class KeywordIndex:
                 scores[i] = scores.get(i, 0.0) + idf * tf * (self.k1 + 1) / norm
         best = sorted(scores.items(), key=lambda kv: -kv[1])[:k]
         return [(self.ids[i], s) for i, s in best if s > 0]
+
+
+def _idf(n: int, df: int) -> float:
+    """Lucene's non-negative BM25 idf of a term in df of n documents."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+class FtsIdf(Mapping[str, float]):
+    """Term -> idf, looked up in the FTS5 vocabulary on demand (the answerer's focus weights)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock, n: int) -> None:
+        """n: the number of documents."""
+        self.db, self.lock, self.n = db, lock, n
+        self._cache: dict[str, float | None] = {}
+
+    def __getitem__(self, term: str) -> float:
+        """The term's idf; KeyError for a term in no document."""
+        if term not in self._cache:
+            with self.lock:
+                row = self.db.execute("SELECT doc FROM keyword_terms WHERE term=?", (term,)).fetchone()
+            self._cache[term] = _idf(self.n, row[0]) if row else None
+        value = self._cache[term]
+        if value is None:
+            raise KeyError(term)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        """Every term (a scan of the vocabulary: for completeness, not for the query path)."""
+        with self.lock:
+            terms = [r[0] for r in self.db.execute("SELECT term FROM keyword_terms")]
+        return iter(terms)
+
+    def __len__(self) -> int:
+        """The vocabulary size."""
+        with self.lock:
+            return int(self.db.execute("SELECT count(*) FROM keyword_terms").fetchone()[0])
+
+
+def keyword_row(rid: str, text: str) -> tuple[str, str, int]:
+    """What the persistent index stores for one record: its tokens, space-joined, and their count."""
+    tokens = tokenize(text)
+    return rid, " ".join(tokens), len(tokens)
+
+
+class PersistentKeyword:
+    """The same Okapi BM25, over the state DB's FTS5 table: nothing to build at start.
+
+    FTS5 finds the documents holding any query term and ranks them with its own bm25()
+    (whose idf differs from Lucene's only for terms in more than half the documents); the
+    best `pool` of those are rescored here with exactly KeywordIndex's formula, so the
+    ranking is KeywordIndex's whenever fewer than `pool` documents match.
+    """
+
+    def __init__(self, db: sqlite3.Connection, k1: float = 1.2, b: float = 0.75, pool: int = 400) -> None:
+        """Corpus statistics are read once; a reader makes a new one when the index changes."""
+        self.db, self.k1, self.b, self.pool = db, k1, b, pool
+        self._lock = threading.Lock()  # one connection, shared by a server's threads
+        with self._lock:
+            n, total = db.execute("SELECT count(*), coalesce(sum(ntok), 0) FROM keyword_docs").fetchone()
+        self.n, self.avg = int(n), (total / n if n else 0.0)
+        self.idf = FtsIdf(db, self._lock, self.n)
+        with self._lock:
+            rarest = db.execute("SELECT min(doc) FROM keyword_terms").fetchone()[0]
+        self.max_idf = _idf(self.n, rarest) if rarest else 1.0
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top-k ids with a positive score."""
+        terms = sorted(set(tokenize(query)))
+        if not terms or not self.n:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)  # tokens are [a-z0-9]+: nothing to escape
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT d.id, k.body, d.ntok FROM keyword k JOIN keyword_docs d ON d.rowid = k.rowid "
+                "WHERE keyword MATCH ? ORDER BY rank LIMIT ?",
+                (match, self.pool),
+            ).fetchall()
+            marks = ",".join("?" * len(terms))
+            df = dict(self.db.execute(f"SELECT term, doc FROM keyword_terms WHERE term IN ({marks})", terms))
+        idf = {t: _idf(self.n, f) for t, f in df.items()}
+        scored = []
+        for rid, body, ntok in rows:
+            tf = Counter(body.split())
+            norm_len = 1 - self.b + self.b * ntok / (self.avg or 1)
+            score = 0.0
+            for t in terms:
+                if t in idf and tf[t]:
+                    score += idf[t] * tf[t] * (self.k1 + 1) / (tf[t] + self.k1 * norm_len)
+            scored.append((rid, score))
+        scored.sort(key=lambda kv: -kv[1])
+        return [(rid, s) for rid, s in scored[:k] if s > 0]

@@ -1,0 +1,97 @@
+"""The persistent keyword index: written with each file, the same BM25 ranking, nothing built at start."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE, run
+
+from localrag.config import Settings
+from localrag.engine import Engine
+from localrag.retrieve.keyword import KeywordIndex, PersistentKeyword
+from localrag.state import State
+
+QUERIES = [
+    "how do I replace the filter cartridge",
+    "error code E3 blinking light",
+    "wiring diagram relay pump motor",
+    "descale the tank with citric acid",
+    "the",
+    "warranty",
+    "zzzq xqxqx",
+    "inlet valve solenoid 24 V",
+]
+
+
+def _keyword(home: Path) -> tuple[KeywordIndex, PersistentKeyword, list[tuple[str, str]]]:
+    reader = Engine(Settings(data_dir=home)).retriever()
+    docs = [(i, d) for name in ("text", "figures") for i, d, _ in reader.store.all_documents(name)]
+    assert isinstance(reader.keyword, PersistentKeyword)
+    return KeywordIndex(docs), reader.keyword, docs
+
+
+def test_persistent_ranking_equals_in_memory_bm25(indexed_home: Path) -> None:
+    memory, persistent, docs = _keyword(indexed_home / "data")
+    queries = QUERIES + [d[:60] for _, d in docs]
+    for q in queries:
+        a, b = memory.search(q, 40), persistent.search(q, 40)
+        assert [round(s, 9) for _, s in a] == [round(s, 9) for _, s in b], q
+        assert {i for i, _ in a} == {i for i, _ in b}, q
+    assert persistent.search("zzzq xqxqx", 5) == []
+    # the answerer weighs question words with the same idf
+    assert dict(persistent.idf) == pytest.approx(memory.idf)
+    assert persistent.max_idf == pytest.approx(memory.max_idf)
+    assert "zzzq" not in persistent.idf and persistent.idf.get("zzzq") is None
+
+
+def test_keyword_rows_follow_reindex_remove_and_prune(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    note = docs / "note.md"
+    note.write_text("# Pump\n\nThe peristaltic pump needs a new tube every 900 hours.\n")
+    shutil.copy(SAMPLE, docs / SAMPLE.name)
+    home = tmp_path / "data"
+    assert run(home, "index", str(docs)).exit_code == 0
+
+    def hits(q: str) -> list[str]:
+        state = State(home / "state.sqlite", readonly=True)
+        return [i for i, _ in PersistentKeyword(state.db).search(q, 10)]
+
+    assert len(hits("peristaltic tube")) == 1
+    note.write_text("# Pump\n\nThe diaphragm pump is sealed for life.\n")
+    assert run(home, "index", str(docs)).exit_code == 0
+    assert hits("peristaltic tube") == [] and len(hits("diaphragm")) == 1
+    assert run(home, "remove", str(note)).exit_code == 0
+    assert hits("diaphragm") == []
+    (docs / SAMPLE.name).unlink()
+    assert hits("cartridge")
+    assert run(home, "index", "--prune", str(docs)).exit_code == 0
+    assert hits("cartridge") == []
+    assert len(hits("diaphragm")) == 1  # the note, removed from the index but not from disk, is back
+    state = State(home / "state.sqlite", readonly=True)
+    assert state.db.execute("SELECT count(*) FROM keyword_docs").fetchone()[0] == 1
+
+
+def test_an_index_without_the_table_is_searched_then_filled_by_the_next_run(fresh_copy: Path) -> None:
+    home = fresh_copy / "data"
+    state = State(home / "state.sqlite")
+    with state.db:  # what an index written before the keyword table looks like
+        state.db.execute("DELETE FROM keyword")
+        state.db.execute("DELETE FROM keyword_docs")
+        state.db.execute("DELETE FROM meta WHERE key='keyword'")
+    state.close()
+    reader = Engine(Settings(data_dir=home)).retriever()
+    assert isinstance(reader.keyword, KeywordIndex)
+    before = reader.keyword.search("replace the filter cartridge", 10)
+    assert before
+    res = run(home, "index", str(fresh_copy / "docs"))  # a copy: a new source, and the rebuild
+    assert res.exit_code == 0, res.output
+    memory, persistent, docs = _keyword(home)
+    n_rows = State(home / "state.sqlite", readonly=True).db.execute("SELECT count(*) FROM keyword_docs")
+    assert n_rows.fetchone()[0] == len(docs)
+    for q in QUERIES:
+        assert [round(s, 9) for _, s in persistent.search(q, 10)] == [
+            round(s, 9) for _, s in memory.search(q, 10)
+        ]
