@@ -101,6 +101,13 @@ class Components:
         model.before_load = self.make_room_for
         return model
 
+    def unload(self) -> None:
+        """Free the llama.cpp models that are loaded (they load again on next use)."""
+        for name in ("vlm", "generator"):
+            model = self.__dict__.get(name)
+            if model is not None:
+                model.close()
+
     def make_room_for(self, model: LlamaModel) -> None:
         """Unload the other llama.cpp model unless both fit the VRAM budget together."""
         other = self.vlm if model is not self.vlm else self.__dict__.get("generator")

@@ -21,7 +21,7 @@ from localrag.retrieve.keyword import keyword_row
 from localrag.sources import absolute_path, exists, printable, source_of
 from localrag.state import FORMAT, FileRow, KeywordRow, State
 from localrag.store import Record, Store
-from localrag.store.blobs import Blobs, features_key, key_for
+from localrag.store.blobs import Blobs, features_key, key_for, page_key
 from localrag.store.lock import writer_lock
 from localrag.upgrade import upgrade
 
@@ -347,7 +347,7 @@ class Indexer:
         keys: set[str] = set()
         page_imgs: dict[int, str] = {}
         for p, img in doc.page_images.items():
-            page_imgs[p] = self.blobs.put_png(key_for(content_id(doc.file_sha, "page", p)), img)
+            page_imgs[p] = self.blobs.put_png(page_key(doc.file_sha, p), img)
             keys.add(page_imgs[p])
         text_recs = []
         for i, ch in enumerate(doc.chunks):

@@ -21,8 +21,6 @@ from PIL import Image
 
 from localrag.errors import ModelError
 
-_LOG: list[str] = []
-
 
 @contextlib.contextmanager
 def llama_log() -> Iterator[list[str]]:
@@ -30,18 +28,18 @@ def llama_log() -> Iterator[list[str]]:
     import llama_cpp
     from llama_cpp import _logger
 
-    _LOG.clear()
+    lines: list[str] = []
 
     @llama_cpp.llama_log_callback  # type: ignore[misc]
     def keep(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        _LOG.append(text.decode("utf-8", "replace"))
+        lines.append(text.decode("utf-8", "replace"))
 
     from llama_cpp import mtmd_cpp
 
     llama_cpp.llama_log_set(keep, ctypes.c_void_p(0))
     mtmd_cpp.mtmd_helper_log_set(keep, ctypes.c_void_p(0))
     try:
-        yield _LOG
+        yield lines
     finally:
         llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
         mtmd_cpp.mtmd_helper_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))

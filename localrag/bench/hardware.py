@@ -9,7 +9,6 @@ import resource
 import subprocess
 import sys
 import threading
-import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -160,7 +159,6 @@ class PeakMonitor:
         self.rss_peak = _rss_mib()
         self.vram_peak: float | None = None  # this stage's
         self.vram_max: float | None = None  # the whole run's
-        self.vram_base = _vram_used_mib() if gpu else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -185,4 +183,3 @@ class PeakMonitor:
         """Stop sampling."""
         self._stop.set()
         self._thread.join(timeout=1)
-        time.sleep(0)

@@ -39,6 +39,16 @@ class Metric:
             unit,
         )
 
+    def scaled(self, factor: float, unit: str) -> Metric:
+        """The same runs in another unit (median, min and max times factor)."""
+        return Metric(
+            round(self.median * factor, 4),
+            round(self.min * factor, 4),
+            round(self.max * factor, 4),
+            self.runs,
+            unit,
+        )
+
     def as_json(self) -> dict[str, Any]:
         """The schema's metric object."""
         return {"median": self.median, "min": self.min, "max": self.max, "runs": self.runs, "unit": self.unit}

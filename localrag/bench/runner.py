@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -11,10 +12,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from localrag.bench import stages
 from localrag.bench.bare import BareLlama, LlamaParams, system_info
 from localrag.bench.hardware import PeakMonitor, hardware, sha256, software
 from localrag.bench.report import SCHEMA_VERSION, Metric, validate
+from localrag.bench.synthetic import figure as synthetic_figure
 from localrag.bench.weights import CHAT_TEMPLATE, TEXT_SHAPES, VISION_SHAPES, WeightCache
 from localrag.config import Settings
 from localrag.describe.vlm import DESCRIBE_PROMPT, VlmDescriber
@@ -221,10 +225,8 @@ class Bench:
                     self._describe(engine)
                 self._sweeps(engine)
             finally:
-                engine.components.__dict__.get("generator") and engine.components.generator.close()
+                engine.components.unload()
                 self.monitor.close()
-        import resource
-
         whole = {
             "peak_rss_mib": Metric.of(
                 [round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)], "MiB"
@@ -234,17 +236,16 @@ class Bench:
         if self.monitor.vram_max is not None:
             whole["peak_vram_mib"] = Metric.of([self.monitor.vram_max], "MiB")
         self.stages["process"] = whole
-        llama = system_info()
-        gpu_names = [g["name"] for g in hardware(1)["gpus"]]
-        self._bandwidth(gpu_names)
+        hw = hardware(self.settings.n_threads)
+        self._bandwidth([g["name"] for g in hw["gpus"]])
         doc = {
             "schema_version": SCHEMA_VERSION,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "mode": "quick" if self.opt.quick else "default",
             "synthetic": self.opt.synthetic,
             "corpus": [str(p) for p in files],
-            "hardware": hardware(self.settings.n_threads),
-            "software": software(llama),
+            "hardware": hw,
+            "software": software(system_info()),
             "models": self.models,
             "stages": {s: {k: m.as_json() for k, m in ms.items()} for s, ms in self.stages.items()},
             "sweeps": self.sweeps,
@@ -278,7 +279,9 @@ class Bench:
             self._stage("parse", parse)
         else:  # later stages take their inputs from one untimed parse
             corpus = stages.parse(pdfs, 1, n.figures)[1]
-        figures = corpus.figures or [Figure(page=1, index=1, kind="image", image=_blank())]
+        figures = corpus.figures or [
+            Figure(page=1, index=1, kind="image", image=Image.new("RGB", (256, 256), "white"))
+        ]
         texts = corpus.texts or ["empty corpus"]
         texts = (texts * (n.texts // len(texts) + 1))[: n.texts]
         images = [f.image for f in figures]
@@ -332,6 +335,7 @@ class Bench:
             return out
 
         self._stage("query", query)
+        comps.unload()  # a photo query may have loaded the profile's VLM: later stages load their own
 
     def _llama_spec(
         self, mid: str, path: Path, mmproj: Path | None = None, template: str | None = None
@@ -440,7 +444,8 @@ class Bench:
             return
         spec, random_weights = found
         figures = [
-            Figure(page=1, index=i + 1, kind="image", image=_figure(i)) for i in range(min(n.figures, 6))
+            Figure(page=1, index=i + 1, kind="image", image=synthetic_figure(500 + i))
+            for i in range(min(n.figures, 6))
         ]
 
         def run() -> dict[str, Metric]:
@@ -461,13 +466,10 @@ class Bench:
     def _sweeps(self, engine: Engine) -> None:
         if not self.opt.sweeps:
             return
-        targets = self._generation_targets(engine) if self.opt.synthetic else []
-        if not self.opt.synthetic:
-            spec = engine.components.spec("generator")
-            targets = [("generate", spec, False)] if spec else []
+        targets = self._generation_targets(engine)
         if not targets:
             return
-        _, spec, _ = targets[0]
+        _, spec, random_weights = targets[0]
         n = self.size
         for param, values in self.opt.sweeps.items():
             self.step(f"sweep {param}")
@@ -480,7 +482,7 @@ class Bench:
                     self.notes.append(f"sweep n_ctx={v}: below prompt + generation; skipped")
                     continue
                 try:
-                    bare = BareLlama(spec.require_path(), self._params(spec, self.opt.synthetic, **over))
+                    bare = BareLlama(spec.require_path(), self._params(spec, random_weights, **over))
                 except LocalragError as exc:
                     self.notes.append(f"sweep {param}={v}: {exc}")
                     continue
@@ -504,32 +506,11 @@ class Bench:
             if not label.startswith("generate") or "generation_tokens_per_s" not in metrics:
                 continue
             mib = metrics["model_mib"].median
-            tg = metrics["generation_tokens_per_s"]
-            gbps = [mib * (1 << 20) * x / 1e9 for x in (tg.median, tg.min, tg.max)]
-            metrics["decode_bandwidth_gb_per_s"] = Metric(
-                round(gbps[0], 2), round(gbps[1], 2), round(gbps[2], 2), tg.runs, "GB/s"
-            )
+            gbps = metrics["generation_tokens_per_s"].scaled(mib * (1 << 20) / 1e9, "GB/s")
+            metrics["decode_bandwidth_gb_per_s"] = gbps
             if peak:
-                metrics["bandwidth_of_peak"] = Metric(
-                    round(gbps[0] / peak, 3),
-                    round(gbps[1] / peak, 3),
-                    round(gbps[2] / peak, 3),
-                    tg.runs,
-                    "ratio",
-                )
+                metrics["bandwidth_of_peak"] = gbps.scaled(1 / peak, "ratio")
         if peak:
             self.notes.append(
                 f"bandwidth_of_peak: model bytes x tokens/s / {peak:.0f} GB/s peak of {gpu_names[0]}"
             )
-
-
-def _blank() -> Any:
-    from PIL import Image
-
-    return Image.new("RGB", (256, 256), "white")
-
-
-def _figure(i: int) -> Any:
-    from localrag.bench.synthetic import figure
-
-    return figure(500 + i)

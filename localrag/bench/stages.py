@@ -16,13 +16,13 @@ from PIL import Image
 
 from localrag.bench.bare import BareLlama
 from localrag.bench.report import Metric
+from localrag.describe.base import Describer
 from localrag.describe.ocr import OcrEngine
 from localrag.embed.base import ImageEmbedder, TextEmbedder
 from localrag.ingest import file_sha256, parse_stream
 from localrag.ingest.base import Figure
 from localrag.llm import LlamaModel
 from localrag.store import Record, Store
-from localrag.store.blobs import Blobs
 
 Metrics = dict[str, Metric]
 
@@ -62,13 +62,14 @@ def parse(files: list[Path], runs: int, keep_figures: int) -> tuple[Metrics, Par
         n_figs = 0
         t = time.perf_counter()
         for p in files:
+            pages = 0
             for part in parse_stream(p, shas[p]):
-                # a PDF's parts each carry its total page count; other files come whole
-                out.pages += len(part.page_images) if p.suffix.lower() == ".pdf" else part.pages
+                pages = part.pages  # every part carries the document's page count, as the indexer reads it
                 out.texts += [c.text for c in part.chunks]
                 n_figs += len(part.figures)
                 room = keep_figures - len(out.figures)
                 out.figures += part.figures[: max(0, room)]
+            out.pages += pages
         s = time.perf_counter() - t
         rates.append(max(out.pages, 1) / s)
         figs.append(n_figs / s)
@@ -110,7 +111,7 @@ def store(fingerprints: dict[str, str], dim: int, n: int, runs: int) -> Metrics:
             for i in range(n)
         ]
         with tempfile.TemporaryDirectory() as tmp:
-            st = Store(Path(tmp) / "chroma", fingerprints, Blobs(Path(tmp) / "blobs"))
+            st = Store(Path(tmp) / "chroma", fingerprints)
             st.collection("text")  # creating the collection is not insert time
             rates.append(n / timed(lambda st=st, records=records: st.add("text", records)))
     return {"inserts_per_s": Metric.of(rates, "records/s")}
@@ -195,7 +196,7 @@ def generate_overhead(bare: BareLlama, ours: LlamaModel, prompt: str, n_gen: int
 
 
 def describe(
-    bare: BareLlama, describer: Any, figures: list[Figure], prompt: str, max_tokens: int, runs: int
+    bare: BareLlama, describer: Describer, figures: list[Figure], prompt: str, max_tokens: int, runs: int
 ) -> Metrics:
     """Figures through bare libmtmd calls and through localrag's describer, alternating per run."""
     images = [f.image for f in figures]

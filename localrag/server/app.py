@@ -29,7 +29,8 @@ from localrag.retrieve.retriever import Hit
 from localrag.server import openai_compat
 from localrag.server.jobs import Jobs
 from localrag.server.metrics import Metrics
-from localrag.store.blobs import key_for
+from localrag.state import FileRow
+from localrag.store.blobs import page_key
 
 STATIC = Path(__file__).parent / "static"
 
@@ -92,7 +93,7 @@ def create_app(engine: Engine, options: ServeOptions | None = None) -> FastAPI:
         path = request.url.path
         route = "/" + "/".join(path.strip("/").split("/")[:2])
         try:
-            if (opts.token and path.startswith("/v1/")) or (opts.token and path == "/metrics"):
+            if opts.token and (path.startswith("/v1/") or path == "/metrics"):
                 given = request.headers.get("authorization", "")
                 if not hmac.compare_digest(given.encode(), f"Bearer {opts.token}".encode()):
                     raise ApiError(401, "missing or wrong bearer token")
@@ -151,10 +152,10 @@ def create_app(engine: Engine, options: ServeOptions | None = None) -> FastAPI:
         doc = ans.as_json()
         doc["hits"] = [urls(h) for h in ans.hits]
         for c in doc["citations"]:
-            hit = ans.hits[c["n"] - 1]
+            hit, linked = ans.hits[c["n"] - 1], doc["hits"][c["n"] - 1]
             c.update(
-                figure_url=f"/v1/figures/{hit.id}" if hit.figure is not None else None,
-                page_url=f"/v1/pages/{doc_id(hit.source)}.{hit.page}",
+                figure_url=linked["figure_url"],
+                page_url=linked["page_url"],
                 region=(hit.match or {}).get("region"),
                 caption=hit.caption or None,
             )
@@ -245,7 +246,7 @@ def create_app(engine: Engine, options: ServeOptions | None = None) -> FastAPI:
 
     @app.delete("/v1/documents/{document_id}")
     def delete_document(document_id: str) -> dict[str, Any]:
-        source = _source_of(engine, document_id)
+        source = _file_of(engine, document_id).source
         with jobs.writing:  # after the running index job, never beside it
             removed, _ = engine.remove([Path(source)])
         return {"removed": removed}
@@ -263,9 +264,8 @@ def create_app(engine: Engine, options: ServeOptions | None = None) -> FastAPI:
         document_id, _, number = page_id.partition(".")
         if not number.isdigit():
             raise ApiError(404, "no such page")
-        source = _source_of(engine, document_id)
-        row = next(r for r in engine.indexer.state.files() if r.source == source)
-        return _blob(engine, engine.settings.blobs_dir / key_for(content_id(row.sha256, "page", int(number))))
+        row = _file_of(engine, document_id)
+        return _blob(engine, engine.settings.blobs_dir / page_key(row.sha256, int(number)))
 
     @app.get("/v1/info")
     def info() -> dict[str, Any]:
@@ -299,10 +299,13 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "status": status}}, status_code=status)
 
 
-def _source_of(engine: Engine, document_id: str) -> str:
-    for row in engine.indexer.state.files():
+def _file_of(engine: Engine, document_id: str) -> FileRow:
+    """The indexed file behind a document id, read the way searches read (never the writer's state)."""
+    reader = engine.retriever()
+    reader.refresh()  # a server started before the first index sees the files once they exist
+    for row in reader.state.files():
         if doc_id(row.source) == document_id:
-            return row.source
+            return row
     raise ApiError(404, "no such document")
 
 

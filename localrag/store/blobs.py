@@ -16,6 +16,7 @@ from PIL import Image
 
 from localrag.embed.orb import Features, save_features
 from localrag.errors import DiskFullError, StoreError
+from localrag.ingest.base import content_id
 
 TMP_MARK = ".tmp-"
 
@@ -23,6 +24,11 @@ TMP_MARK = ".tmp-"
 def key_for(name: str, suffix: str = ".png") -> str:
     """The relative key of a blob named by a content id, sharded by its first two characters."""
     return f"{name[:2]}/{name}{suffix}"
+
+
+def page_key(file_sha: str, page: int) -> str:
+    """The key of a page render: named by the file's content, so the server can find it too."""
+    return key_for(content_id(file_sha, "page", page))
 
 
 def features_key(image_key: str) -> str:
