@@ -77,7 +77,7 @@ def inspect(state: State, store: Store, blobs: Blobs) -> Report:
     if state.format < FORMAT:
         report.add(
             "format",
-            str(store.dir.parent),
+            str(state.path.parent),
             f"made by an older localrag (format {state.format}); "
             "`localrag check --repair` or `localrag index` upgrades it",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cached_property
 
 from localrag.config import Settings
@@ -15,8 +16,10 @@ from localrag.embed.descriptor import EdgeDescriptorEmbedder
 from localrag.embed.sbert import SentenceTransformerEmbedder
 from localrag.errors import ConfigError
 from localrag.gpu import fits_together, vram_budget_mib
-from localrag.llm import LlamaModel
+from localrag.llm import ChatModel, LlamaModel
 from localrag.registry import ModelSpec
+from localrag.registry.spec import FileRef
+from localrag.remote import RemoteModel
 
 
 class Components:
@@ -65,10 +68,15 @@ class Components:
         return OcrEngine(spec, self.settings.n_threads) if spec else None
 
     @cached_property
-    def vlm(self) -> LlamaModel | None:
-        """The describer VLM, when one is configured."""
+    def vlm(self) -> ChatModel | None:
+        """The describer VLM, when one is configured: loaded here, or served (--describer URL)."""
         spec = self.spec("describer")
-        return self._llama(spec) if spec else None
+        urls = self.settings.describer_urls
+        if urls:
+            # the profile's describer settings (max_tokens, ...) apply to the served model too
+            base = spec or ModelSpec(id="served-describer", role="describer", source=FileRef())
+            return RemoteModel(dataclasses.replace(base, endpoints=tuple(urls)))
+        return self._model(spec) if spec else None
 
     @cached_property
     def describer(self) -> Describer:
@@ -89,14 +97,16 @@ class Components:
         return PhotoReader(self.ocr, VlmDescriber(self.vlm, None) if self.vlm is not None else None)
 
     @cached_property
-    def generator(self) -> LlamaModel:
+    def generator(self) -> ChatModel:
         """The answering model; shares the loaded VLM when it is the same model."""
         spec = self._required("generator")
-        if self.vlm is not None and self.vlm.spec.id == spec.id:
+        if self.vlm is not None and self.vlm.spec == spec:
             return self.vlm
-        return self._llama(spec)
+        return self._model(spec)
 
-    def _llama(self, spec: ModelSpec) -> LlamaModel:
+    def _model(self, spec: ModelSpec) -> ChatModel:
+        if spec.remote:
+            return RemoteModel(spec)
         model = LlamaModel(spec, self.settings.n_threads, self.verbose)
         model.before_load = self.make_room_for
         return model
@@ -108,7 +118,7 @@ class Components:
             if model is not None:
                 model.close()
 
-    def make_room_for(self, model: LlamaModel) -> None:
+    def make_room_for(self, model: ChatModel) -> None:
         """Unload the other llama.cpp model unless both fit the VRAM budget together."""
         other = self.vlm if model is not self.vlm else self.__dict__.get("generator")
         if other is None or other is model or not other.loaded:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from localrag.registry import Registry, load_registry
+from localrag.store.location import StoreLocation
 
 
 def default_data_dir() -> Path:
@@ -39,6 +40,8 @@ class Settings:
     profile: str = field(default_factory=lambda: os.environ.get("LOCALRAG_PROFILE", "default"))
     registry_path: Path | None = None
     n_threads: int = field(default_factory=default_threads)
+    store: str | None = field(default_factory=lambda: os.environ.get("LOCALRAG_STORE") or None)
+    describer_urls: tuple[str, ...] = ()  # OpenAI-compatible servers that describe figures
     _registry: Registry | None = field(default=None, repr=False)
 
     @property
@@ -52,6 +55,11 @@ class Settings:
     def chroma_dir(self) -> Path:
         """Chroma's persistent folder."""
         return self.data_dir / "chroma"
+
+    @property
+    def store_location(self) -> StoreLocation:
+        """--store / $LOCALRAG_STORE: the embedded folder by default, or a Chroma server."""
+        return StoreLocation.parse(self.store, self.chroma_dir)
 
     @property
     def blobs_dir(self) -> Path:

@@ -55,6 +55,8 @@ def _status(checks: list[Any]) -> str:
     states = {c.status for c in checks}
     if states <= {"ok", "builtin"}:
         return "ok"
+    if states == {"remote"}:
+        return "remote"
     for bad, word in (("missing", "missing"), ("mismatch", "TAMPERED")):
         if bad in states:
             return word
@@ -76,7 +78,9 @@ def report(settings: Settings) -> dict[str, Any]:
         status = _status(checks)
         plan = None
         offload = "cpu"
-        if role in ("generator", "describer") and status != "missing":
+        if spec.remote:
+            offload = "remote: " + ", ".join(spec.endpoints)
+        elif role in ("generator", "describer") and status != "missing":
             plan = offload_plan(spec, be["gpu_offload"], free, settings.n_threads)
             offload = plan["text"]
         models.append(

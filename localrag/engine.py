@@ -100,8 +100,10 @@ class Engine:
 
     def _reader(self) -> tuple[State, Store, Blobs]:
         blobs = Blobs(self.settings.blobs_dir)
-        store = Store(self.settings.chroma_dir, self.components.fingerprints(), blobs, readonly=True)
-        return State(self.settings.state_db, readonly=True), store, blobs
+        state = State(self.settings.state_db, readonly=True)
+        loc, fingerprints = self.settings.store_location, self.components.fingerprints()
+        store = Store(loc, fingerprints, blobs, readonly=True, owner=state.index_id())
+        return state, store, blobs
 
     def status(self) -> dict[str, Any]:
         """Each source with its record counts, and each collection with its model (`status --json`)."""
@@ -111,6 +113,7 @@ class Engine:
         zero = dict.fromkeys(COLLECTIONS, 0)
         return {
             "data_dir": str(self.settings.data_dir),
+            "store": store.label,
             "format": state.format,
             "generation": state.generation(),
             "sources": [

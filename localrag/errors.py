@@ -29,6 +29,10 @@ class ContextOverflowError(ModelError):
     """A prompt does not fit the model's context window."""
 
 
+class ModelServerError(ModelError):
+    """No configured model server answers, or a request failed on every one."""
+
+
 class IngestError(LocalragError):
     """One input file cannot be read; names the file and the reason."""
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from localrag.config import Settings
 
 if TYPE_CHECKING:
-    from localrag.llm import LlamaModel
+    from localrag.llm import ChatModel
 
 
 def gpus() -> list[dict[str, Any]]:
@@ -59,7 +59,7 @@ def vram_budget_mib(settings: Settings) -> int | None:
     return found[0]["memory_free_mib"] if found else None
 
 
-def fits_together(a: LlamaModel, b: LlamaModel, budget_mib: int | None) -> bool:
+def fits_together(a: ChatModel, b: ChatModel, budget_mib: int | None) -> bool:
     """Whether two models may stay loaded at once (always, when nothing is offloaded)."""
     offloaded = [m for m in (a, b) if m.spec.llama.n_gpu_layers != 0]
     if not offloaded:

@@ -15,7 +15,7 @@ from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.base import Describer, Description, compose
 from localrag.embed.base import ImageEmbedder, TextEmbedder
-from localrag.errors import DiskFullError, IngestError, StoreError
+from localrag.errors import DiskFullError, IngestError, LocalragError, ModelServerError, StoreError
 from localrag.ingest import Figure, ParsedDocument, content_id, discover, file_sha256, parse_stream
 from localrag.retrieve.keyword import keyword_row
 from localrag.sources import absolute_path, exists, printable, source_of
@@ -52,7 +52,7 @@ class Summary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     collected: int = 0  # blobs deleted because nothing referenced them any more
-    aborted: StoreError | None = None  # a fault that stopped the run (a full disk)
+    aborted: LocalragError | None = None  # a fault that stopped the run (a full disk, no model server)
 
     def as_json(self) -> dict[str, Any]:
         """The `index --json` document (and an index job's summary)."""
@@ -143,7 +143,9 @@ class Indexer:
     def store(self) -> Store:
         """Opened on first need; refuses an index built by other models."""
         if self._store is None:
-            self._store = Store(self.settings.chroma_dir, self.fingerprints, self.blobs)
+            self._store = Store(
+                self.settings.store_location, self.fingerprints, self.blobs, owner=self.state.index_id()
+            )
             for name in ("text", "figures", "figure_images"):
                 self._store.collection(name)
         return self._store
@@ -191,8 +193,9 @@ class Indexer:
             except IngestError as err:
                 failed(err)
                 sink.file_done(source, 0, 0)
-            except StoreError as err:
-                summary.aborted = err  # the disk or the store is at fault: the other files would fail too
+            except (StoreError, ModelServerError) as err:
+                # the disk, the store or the model servers are at fault: the other files would fail too
+                summary.aborted = err
                 break
         try:
             if prune and summary.aborted is None:
@@ -200,6 +203,7 @@ class Indexer:
             summary.collected = len(self.blobs.collect(self.state.blob_keys()))
         except StoreError as err:
             summary.aborted = summary.aborted or err
+        summary.warnings.extend(self.describer.take_warnings())
         sink.close()
         summary.seconds = time.perf_counter() - t0
         return summary
@@ -294,7 +298,9 @@ class Indexer:
         need = sum(
             len(r.vector) * 4 + len(r.document.encode()) + 512 for recs in records.values() for r in recs
         )
-        free = shutil.disk_usage(self.settings.chroma_dir).free
+        # a server's vectors take room on its machine; here the blobs and the state DB still do
+        where = self.store.dir or self.settings.data_dir
+        free = shutil.disk_usage(where).free
         if free < ROOM_FACTOR * need + ROOM_MARGIN:
             raise DiskFullError(
                 f"{self.settings.data_dir}: only {free // 1024} KiB free, not enough for the next file's "
@@ -328,7 +334,10 @@ class Indexer:
                 summary.cached_descriptions += 1
                 sink.figures(1)
         if todo:
-            fresh = d.describe([figures[i] for i in todo], progress=sink.figures)
+            try:
+                fresh = d.describe([figures[i] for i in todo], progress=sink.figures)
+            finally:
+                summary.warnings.extend(d.take_warnings())
             for i, desc in zip(todo, fresh, strict=True):
                 self.state.cache(figures[i].image_sha, d.model_key, d.prompt_key, desc.body, desc.ocr_text)
                 out[i] = desc

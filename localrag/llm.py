@@ -7,7 +7,7 @@ import contextlib
 import io
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -44,6 +44,64 @@ def _quiet_stderr(enabled: bool) -> Any:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+class ChatModel(Protocol):
+    """What the answerer and the describer need of a model: a LlamaModel here, or a RemoteModel."""
+
+    spec: ModelSpec
+    loaded: bool
+
+    @property
+    def n_ctx(self) -> int:
+        """Context length in tokens."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens generated at most per answer."""
+        ...
+
+    @property
+    def is_vision(self) -> bool:
+        """Whether it takes images."""
+        ...
+
+    @property
+    def fingerprint(self) -> str:
+        """The identity that keys the description cache."""
+        ...
+
+    def check_image_batch(self) -> int:
+        """Tokens one image may become."""
+        ...
+
+    def expected_mib(self) -> int:
+        """Memory it needs on this machine."""
+        ...
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        max_tokens: int | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> str:
+        """One completion."""
+        ...
+
+    def chat_batch(
+        self, batch: list[list[dict[str, Any]]], progress: Callable[[int], None] | None = None
+    ) -> list[str]:
+        """Completions for several conversations, in order."""
+        ...
+
+    def take_warnings(self) -> list[str]:
+        """What went wrong but did not stop the work (a model server skipped)."""
+        ...
+
+    def close(self) -> None:
+        """Free what it holds."""
+        ...
 
 
 def image_url(img: Image.Image, max_side: int = IMAGE_MAX_SIDE) -> str:
@@ -220,6 +278,26 @@ class LlamaModel:
                 return "".join(pieces).strip()
         except ValueError as exc:  # llama-cpp-python: "Requested tokens (...) exceed context window"
             raise ContextOverflowError(f"model {self.spec.id!r}: {exc}") from exc
+
+    def chat_batch(
+        self, batch: list[list[dict[str, Any]]], progress: Callable[[int], None] | None = None
+    ) -> list[str]:
+        """One conversation after another: a single llama.cpp context answers one at a time."""
+        out = []
+        for messages in batch:
+            out.append(self.chat(messages))
+            if progress is not None:
+                progress(1)
+        return out
+
+    @property
+    def fingerprint(self) -> str:
+        """The spec's fingerprint: id plus pinned hash."""
+        return self.spec.fingerprint
+
+    def take_warnings(self) -> list[str]:
+        """A local model has none to report."""
+        return []
 
     def close(self) -> None:
         """Free the model (and its VRAM)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +151,14 @@ class State:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?,?)", (key, value))
         if key == "format":
             self.format = int(value)
+
+    def index_id(self) -> str | None:
+        """The data dir's identity, made on first write: a Chroma server's collections record it."""
+        got = self.meta("index_id")
+        if got is None and not self.readonly:
+            got = uuid.uuid4().hex
+            self.set_meta("index_id", got)
+        return got
 
     def generation(self) -> int:
         """A counter bumped by every change to the indexed files."""

@@ -55,7 +55,7 @@ def upgrade(state: State, store: Store, blobs: Blobs) -> list[str]:
             state.mark_pending(new)
             notes.append(f"{new}: its records were mixed up by an older localrag; it will be re-indexed")
     state.set_meta("format", str(FORMAT))
-    notes.insert(0, f"upgraded the index at {store.dir.parent} to format {FORMAT}")
+    notes.insert(0, f"upgraded the index at {state.path.parent} to format {FORMAT}")
     return notes
 
 

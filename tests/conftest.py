@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,18 @@ def run_json(data_dir: Path, *args: str) -> dict:
     res = run(data_dir, *args, "--json")
     assert res.exit_code == 0, res.output
     return json.loads(res.stdout)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random projector beside the real Gemma 3 270M (scripts/make_tiny_models.py)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_tiny_models as tiny
+
+    out = tmp_path_factory.mktemp("tiny")
+    tiny.tiny_mmproj(out / "tiny-mmproj.gguf")
+    tiny.gemma_270m(out)
+    return out
 
 
 @pytest.fixture(scope="session")

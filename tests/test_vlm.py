@@ -26,14 +26,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_tiny_models as tiny
 
 
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tiny")
-    tiny.tiny_mmproj(out / "tiny-mmproj.gguf")
-    tiny.gemma_270m(out)
-    return out
-
-
 def vlm_entry(tiny_dir: Path, handler: str = "mtmd", **params) -> dict:
     return {
         "role": "describer",

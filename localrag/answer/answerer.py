@@ -14,7 +14,7 @@ from localrag.answer.claims import ClaimChecker, Sentence, split_answer
 from localrag.answer.extractive import extract
 from localrag.answer.focus import Focused, Focuser
 from localrag.errors import ConfigError, ContextOverflowError
-from localrag.llm import LlamaModel, image_url
+from localrag.llm import ChatModel, image_url
 from localrag.registry.spec import ANSWER_MODES
 from localrag.retrieve import Hit, Retriever, SearchResponse
 
@@ -93,7 +93,7 @@ class Answerer:
     def __init__(
         self,
         retriever: Retriever,
-        generator: LlamaModel | None,
+        generator: ChatModel | None,
         embed: Callable[[list[str]], np.ndarray],
         mode: str = "extractive",
         n_evidence: int = 4,

@@ -69,6 +69,24 @@ class LocalragGroup(click.Group):
     default=None,
     help=f"CPU threads for llama.cpp, OCR and embedding (default here: {default_threads()}).",
 )
+@click.option(
+    "--store",
+    metavar="URL",
+    envvar="LOCALRAG_STORE",
+    help="Where the vectors live: unset (or a folder) for the embedded Chroma store in the data dir, "
+    "or http://HOST:PORT[/DATABASE] for a Chroma server (`chroma run`). A server token goes in "
+    "$LOCALRAG_STORE_TOKEN.",
+)
+@click.option(
+    "--describer",
+    "describers",
+    metavar="URL",
+    multiple=True,
+    envvar="LOCALRAG_DESCRIBERS",
+    help="An OpenAI-compatible VLM server (llama-server --mmproj, python -m llama_cpp.server) that "
+    "describes figures instead of a model loaded here. Repeat it to spread figures over several "
+    "servers; $LOCALRAG_DESCRIBERS takes a space-separated list.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show model loading logs.")
 @click.pass_context
 def cli(
@@ -77,6 +95,8 @@ def cli(
     profile: str,
     models_path: Path | None,
     threads: int | None,
+    store: str | None,
+    describers: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Local, offline RAG over product manuals: text, figures and photos, with citations.
@@ -88,7 +108,7 @@ def cli(
       localrag ask --image photo.jpg "What is this part?"
       localrag search --image photo.jpg --json
     """
-    settings = Settings(profile=profile, registry_path=models_path)
+    settings = Settings(profile=profile, registry_path=models_path, store=store, describer_urls=describers)
     if data_dir is not None:
         settings.data_dir = data_dir
     if threads:

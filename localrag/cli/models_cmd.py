@@ -34,8 +34,10 @@ def list_models(ctx: click.Context, as_json: bool) -> None:
     rows = []
     for spec in reg.models.values():
         try:
-            path = spec.path()
-            present = "builtin" if path is None else ("present" if path.exists() else "missing")
+            path = None if spec.remote else spec.path()
+            present = "remote" if spec.remote else "builtin" if path is None else (
+                "present" if path.exists() else "missing"
+            )
         except Exception as exc:  # a missing package is "missing", not a crash
             path, present = None, f"missing ({exc})"
         rows.append(
@@ -64,6 +66,7 @@ def _line(r: VerifyResult) -> str:
         "ok": "ok",
         "builtin": "ok",
         "unpinned": "??",
+        "remote": "remote",
         "missing": "MISSING",
         "mismatch": "TAMPERED",
     }

@@ -35,6 +35,18 @@ class Describer(Protocol):
         """Describe figures in order."""
         ...
 
+    def take_warnings(self) -> list[str]:
+        """What went wrong since the last call without stopping the work (a model server skipped)."""
+        ...
+
+
+class LocalDescriber:
+    """A describer that runs here and has nothing to warn about."""
+
+    def take_warnings(self) -> list[str]:
+        """Nothing goes wrong quietly here."""
+        return []
+
 
 def compose(figure: Figure, body: str, ocr_text: str) -> str:
     """Description text indexed for search: caption, what the model/OCR saw, context."""

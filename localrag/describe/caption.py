@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from localrag.describe.base import Description, Progress, prompt_hash
+from localrag.describe.base import Description, LocalDescriber, Progress, prompt_hash
 from localrag.ingest.base import Figure
 
 
-class CaptionDescriber:
+class CaptionDescriber(LocalDescriber):
     """Used when a profile has neither OCR nor a VLM; compose() adds caption and context."""
 
     model_key = "caption-only"

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 from PIL import Image
 
-from localrag.describe.base import Description, Progress, prompt_hash
+from localrag.describe.base import Description, LocalDescriber, Progress, prompt_hash
 from localrag.errors import ModelError
 from localrag.ingest.base import Figure
 from localrag.registry import ModelSpec
@@ -50,7 +50,7 @@ class OcrEngine:
         return " ".join(t[2].strip() for t in lines if t[2].strip())
 
 
-class OcrDescriber:
+class OcrDescriber(LocalDescriber):
     """Describes a figure from its OCR text, caption and surrounding text (no VLM)."""
 
     prompt_key = prompt_hash(OCR_PROMPT)

@@ -7,7 +7,7 @@ from PIL import Image
 from localrag.describe.base import Description, Progress, prompt_hash
 from localrag.describe.ocr import OcrEngine
 from localrag.ingest.base import Figure
-from localrag.llm import LlamaModel, image_url
+from localrag.llm import ChatModel, image_url
 
 DESCRIBE_PROMPT = (
     "This figure is from a product manual. Describe it for search: say what kind of figure it "
@@ -17,39 +17,48 @@ DESCRIBE_PROMPT = (
 )
 
 
+def describe_messages(image: Image.Image, hint: str = "") -> list[dict[str, object]]:
+    """The one-turn conversation that asks for a figure's description."""
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": image_url(image)}},
+                {"type": "text", "text": DESCRIBE_PROMPT + hint},
+            ],
+        }
+    ]
+
+
 class VlmDescriber:
-    """One loaded VLM describes every figure in turn; OCR text is kept beside it."""
+    """A VLM, loaded here or served, describes every figure; OCR text is kept beside it."""
 
     prompt_key = prompt_hash(DESCRIBE_PROMPT)
 
-    def __init__(self, model: LlamaModel, ocr: OcrEngine | None) -> None:
-        """The model loads on the first figure, once for the whole batch."""
+    def __init__(self, model: ChatModel, ocr: OcrEngine | None) -> None:
+        """A local model loads on the first figure; a served one is asked its identity then."""
         self.model = model
         self.ocr = ocr
-        self.model_key = model.spec.fingerprint
+
+    @property
+    def model_key(self) -> str:
+        """The model's identity: a served model's id comes from its servers."""
+        return self.model.fingerprint
 
     def describe_one(self, image: Image.Image, hint: str = "") -> str:
         """The model's description of one image."""
-        return self.model.chat(
-            [
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "image_url", "image_url": {"url": image_url(image)}},
-                        {"type": "text", "text": DESCRIBE_PROMPT + hint},
-                    ],
-                }
-            ]
-        )
+        return self.model.chat(describe_messages(image, hint))  # type: ignore[arg-type]
 
     def describe(self, figures: list[Figure], progress: Progress | None = None) -> list[Description]:
-        """Describe each figure; the KV cache is reset per figure by llama-cpp-python."""
-        out = []
-        for fig in figures:
-            hint = f" Its caption is: {fig.caption}." if fig.caption else ""
-            body = self.describe_one(fig.image, hint)
-            ocr = self.ocr.read(fig.image) if self.ocr else ""
-            out.append(Description(body=body, ocr_text=ocr))
-            if progress:
-                progress(1)
-        return out
+        """Describe the figures as one batch (spread over servers when served), then OCR them."""
+        hints = [f" Its caption is: {f.caption}." if f.caption else "" for f in figures]
+        batch = [describe_messages(f.image, h) for f, h in zip(figures, hints, strict=True)]
+        bodies = self.model.chat_batch(batch, progress)  # type: ignore[arg-type]
+        return [
+            Description(body=body, ocr_text=self.ocr.read(f.image) if self.ocr else "")
+            for f, body in zip(figures, bodies, strict=True)
+        ]
+
+    def take_warnings(self) -> list[str]:
+        """Model servers skipped while describing."""
+        return self.model.take_warnings()

@@ -34,6 +34,10 @@ class LlamaParams(_Params):
     chat_template: str | None = None
     mmproj_use_gpu: bool = True
     image_tokens: int | None = Field(None, gt=0)
+    # served models (`endpoints:` in models.yaml, or --describer URL)
+    concurrency: int = Field(2, gt=0)  # requests in flight per endpoint
+    timeout_s: float = Field(300.0, gt=0)  # one request, a slow CPU server's longest answer included
+    vision: bool | None = None  # whether a served generator takes images (default: describers do)
 
     @property
     def ubatch(self) -> int:

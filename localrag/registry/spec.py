@@ -69,6 +69,12 @@ class ModelSpec:
     license: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     mmproj: FileRef | None = None
+    endpoints: tuple[str, ...] = ()  # OpenAI-compatible servers that serve this model
+
+    @property
+    def remote(self) -> bool:
+        """True for a model served over HTTP rather than loaded here."""
+        return bool(self.endpoints)
 
     @property
     def llama(self) -> LlamaParams:
@@ -99,6 +105,8 @@ class ModelSpec:
     @property
     def fingerprint(self) -> str:
         """A short identity stored with the index: id plus pinned hash when there is one."""
+        if self.remote:
+            return f"{self.id}@remote"
         return f"{self.id}@{(self.sha256 or 'unpinned')[:12]}"
 
     def path(self) -> Path | None:
@@ -170,18 +178,26 @@ def model_spec(model_id: str, raw: dict[str, Any], where: Path) -> ModelSpec:
     role = raw.get("role")
     if role not in ROLES:
         raise ConfigError(f"{where}: model {model_id!r} has role {role!r}; expected one of {ROLES}")
-    if not isinstance(raw.get("source"), dict):
-        raise ConfigError(f"{where}: model {model_id!r} needs a source mapping")
+    endpoints = raw.get("endpoints") or []
+    if isinstance(endpoints, str):
+        endpoints = [endpoints]
+    if endpoints and role not in ("generator", "describer"):
+        raise ConfigError(f"{where}: model {model_id!r}: only generators and describers can have endpoints")
+    if not all(isinstance(e, str) and e.startswith(("http://", "https://")) for e in endpoints):
+        raise ConfigError(f"{where}: model {model_id!r}: endpoints are http:// or https:// URLs")
+    if not isinstance(raw.get("source"), dict) and not endpoints:
+        raise ConfigError(f"{where}: model {model_id!r} needs a source mapping (or endpoints)")
     mm = raw.get("mmproj")
     parse_params(role, dict(raw.get("params") or {}), f"{where}: model {model_id!r}")  # refuse typos now
     return ModelSpec(
         id=model_id,
         role=role,
-        source=_file_ref(raw["source"], raw.get("sha256")),
+        source=_file_ref(raw.get("source") or {}, raw.get("sha256")),
         size=raw.get("size"),
         license=raw.get("license"),
         params=dict(raw.get("params") or {}),
         mmproj=_file_ref(mm, mm.get("sha256")) if isinstance(mm, dict) else None,
+        endpoints=tuple(endpoints),
     )
 
 

@@ -28,13 +28,13 @@ class VerifyResult:
     model_id: str
     what: str
     path: str | None
-    status: str  # ok | missing | mismatch | unpinned | builtin
+    status: str  # ok | missing | mismatch | unpinned | builtin | remote
     message: str
 
     @property
     def ok(self) -> bool:
         """Usable: verified, builtin, or present but not pinned."""
-        return self.status in ("ok", "builtin", "unpinned")
+        return self.status in ("ok", "builtin", "unpinned", "remote")
 
 
 def _check(model_id: str, what: str, ref: FileRef, expected_size: int | None) -> VerifyResult:
@@ -71,6 +71,9 @@ def _check(model_id: str, what: str, ref: FileRef, expected_size: int | None) ->
 
 def verify_spec(spec: ModelSpec) -> list[VerifyResult]:
     """Verify a model's weights (and its mmproj, for VLMs)."""
+    if spec.remote:
+        where = ", ".join(spec.endpoints)
+        return [VerifyResult(spec.id, "weights", None, "remote", f"served by {where}; not on this machine")]
     out = [_check(spec.id, "weights", spec.source, spec.size)]
     if spec.mmproj is not None:
         out.append(_check(spec.id, "mmproj", spec.mmproj, None))

@@ -146,7 +146,11 @@ class Retriever:
     def store(self) -> Store:
         """The store, opened for reading and checked against the profile's models."""
         return Store(
-            self.settings.chroma_dir, self.fingerprints, Blobs(self.settings.blobs_dir), readonly=True
+            self.settings.store_location,
+            self.fingerprints,
+            Blobs(self.settings.blobs_dir),
+            readonly=True,
+            owner=self.state.index_id(),
         )
 
     @cached_property

@@ -1,4 +1,4 @@
-"""Chroma, embedded: text chunks, figure descriptions and figure image vectors."""
+"""Chroma, embedded or a server: text chunks, figure descriptions and figure image vectors."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import numpy as np
 from localrag.errors import DiskFullError, LocalragError, ModelMismatchError, StoreError
 from localrag.state import writable
 from localrag.store.blobs import Blobs
+from localrag.store.location import StoreLocation
 
 T = TypeVar("T")
 
@@ -26,6 +27,9 @@ COLLECTIONS = {
     "figure_images": "image_embedder",
 }
 _BATCH = 1000
+# HNSW build and search settings for new collections: Chroma's search_ef default of 10 misses
+# true neighbours (chroma#1205); scripts/bench_scale.py measures recall@10 at these values.
+HNSW = {"hnsw:construction_ef": 128, "hnsw:search_ef": 128, "hnsw:M": 16}
 
 
 @dataclass
@@ -60,7 +64,7 @@ def _reading(fn: Callable[..., T]) -> Callable[..., T]:
         except Exception as exc:
             if self._fall_back_to_copy(exc):
                 return read(self, *args, **kwargs)
-            raise StoreError(f"{self.dir}: cannot read the vector store ({_reason(exc)})") from exc
+            raise StoreError(f"{self.label}: cannot read the vector store ({_reason(exc)})") from exc
 
     return read
 
@@ -70,21 +74,31 @@ class Store:
 
     def __init__(
         self,
-        chroma_dir: Path,
+        location: StoreLocation | Path,
         fingerprints: dict[str, str],
         blobs: Blobs | None = None,
         readonly: bool = False,
+        owner: str | None = None,
     ) -> None:
         """Open the store; fingerprints maps role -> the configured model.
 
+        location: the embedded Chroma folder, or a Chroma server (`--store http://HOST:PORT`).
         readonly: for commands that only read. Collections are never created, and an index on
         a read-only file system is searched from a private temporary copy, because Chroma
         writes its own bookkeeping even to answer a query.
+        owner: the data dir's index id. A server's collections record it, so two data dirs
+        pointed at one Chroma database are refused instead of mixing their documents.
         """
-        self.dir = chroma_dir
+        self.location = location if isinstance(location, StoreLocation) else StoreLocation(path=location)
+        self.dir = self.location.path  # None for a server
+        self.label = self.location.label
         self.fingerprints = fingerprints
-        self.blobs = blobs or Blobs(chroma_dir.parent / "blobs")
+        data_dir = self.dir.parent if self.dir is not None else None
+        if blobs is None and data_dir is None:
+            raise StoreError(f"{self.label}: a server store needs the data dir's blob folder")
+        self.blobs = blobs or Blobs(data_dir / "blobs")  # type: ignore[operator]
         self.readonly = readonly
+        self.owner = owner
         self.notice = ""
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._copying = False  # reading a private copy after a fault in place
@@ -93,6 +107,9 @@ class Store:
         self._open()
 
     def _open(self) -> None:
+        if self.dir is None:
+            self.client = self._server_client()
+            return
         import chromadb
         from chromadb.config import Settings
 
@@ -120,6 +137,41 @@ class Store:
         except Exception as exc:
             raise StoreError(f"{self.dir}: cannot open the Chroma store ({_reason(exc)})") from exc
 
+    def _server_client(self) -> Any:
+        """An HttpClient on the location's database, created first when writing."""
+        import chromadb
+        from chromadb.config import Settings
+
+        loc = self.location
+        headers = {"Authorization": f"Bearer {loc.token}"} if loc.token else None
+        settings = Settings(anonymized_telemetry=False, allow_reset=False)
+        try:
+            if not self.readonly:
+                admin = chromadb.AdminClient(
+                    Settings(
+                        chroma_api_impl="chromadb.api.fastapi.FastAPI",
+                        chroma_server_host=loc.host,
+                        chroma_server_http_port=loc.port,
+                        chroma_server_ssl_enabled=loc.ssl,
+                        chroma_server_headers=headers,
+                        anonymized_telemetry=False,
+                    )
+                )
+                try:
+                    admin.get_database(loc.database)
+                except Exception:  # not there yet: a first index creates it
+                    admin.create_database(loc.database)
+            return chromadb.HttpClient(
+                host=loc.host,
+                port=loc.port,
+                ssl=loc.ssl,
+                headers=headers,
+                settings=settings,
+                database=loc.database,
+            )
+        except Exception as exc:
+            raise StoreError(f"{self.label}: cannot reach the Chroma server ({_reason(exc)})") from exc
+
     def reopen(self) -> None:
         """Drop everything cached in this process (HNSW segments included) and open again.
 
@@ -128,13 +180,14 @@ class Store:
         fell back to a copy tries in place again.
         """
         self._cols.clear()
-        self.client.close()
+        if self.dir is not None:
+            self.client.close()
         self._copying = False
         self._open()
 
     def _fall_back_to_copy(self, exc: Exception) -> bool:
         """A reader whose store cannot be read in place (a full disk) retries on a private copy."""
-        if not self.readonly or self._tmp is not None or not self.dir.exists():
+        if not self.readonly or self._tmp is not None or self.dir is None or not self.dir.exists():
             return False
         self._cols.clear()
         self.client.close()
@@ -162,18 +215,27 @@ class Store:
             except Exception:  # not created yet: nothing of this kind is indexed
                 return None
         else:
+            meta = {"embedder": want, "hnsw:space": "cosine", **HNSW}
+            if self.dir is None and self.owner:
+                meta["localrag_index"] = self.owner
             col = self._write(
                 lambda: self.client.get_or_create_collection(
                     name,
                     embedding_function=None,  # localrag embeds; Chroma must never pick a default model
-                    metadata={"embedder": want, "hnsw:space": "cosine"},
+                    metadata=meta,
                 )
             )
         have = (col.metadata or {}).get("embedder")
         if have != want:
             raise ModelMismatchError(
-                f"{self.dir}: collection '{name}' was built with {have}, but the profile uses "
+                f"{self.label}: collection '{name}' was built with {have}, but the profile uses "
                 f"{want}. Use the profile that built it, or index into a new --data-dir."
+            )
+        owner = (col.metadata or {}).get("localrag_index")
+        if self.dir is None and self.owner and owner and owner != self.owner:
+            raise StoreError(
+                f"{self.label}: collection '{name}' belongs to another localrag data dir; give each "
+                f"data dir its own Chroma database ({self.label.rstrip('/')}/NAME)"
             )
         self._cols[name] = col
         return col
@@ -184,6 +246,10 @@ class Store:
         Chroma keeps one system per path and process; one whose compaction failed (a full
         disk) blocks every later write from this process, even once there is room again.
         """
+        self._cols.clear()
+        if self.dir is None:  # a server keeps its own state: a new client is enough
+            self._stale = True
+            return
         from chromadb.api.shared_system_client import SharedSystemClient
 
         systems = getattr(SharedSystemClient, "_identifier_to_system", {})
@@ -205,10 +271,10 @@ class Store:
             self._forget_system()
             if any(w in msg.lower() for w in ("disk", "space", "compaction", "i/o")):
                 raise DiskFullError(
-                    f"{self.dir}: a write to the vector store failed ({msg}); "
+                    f"{self.label}: a write to the vector store failed ({msg}); "
                     "free some disk space and run again"
                 ) from exc
-            raise StoreError(f"{self.dir}: a write to the vector store failed ({msg})") from exc
+            raise StoreError(f"{self.label}: a write to the vector store failed ({msg})") from exc
 
     @_reading
     def models(self) -> dict[str, str | None]:

@@ -1,0 +1,182 @@
+"""The store as a real Chroma server (`chroma run` on loopback): index, search, ask, prune, checks."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import QUERY_PHOTO, ROOT, SAMPLE, run
+from services import chroma_cmd, free_port, serving
+
+GUARD = Path(__file__).with_name("offline_guard.py")
+
+
+@pytest.fixture(scope="module")
+def chroma(tmp_path_factory: pytest.TempPathFactory):
+    """A `chroma run` on a free loopback port, for the whole module."""
+    root = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    with serving(chroma_cmd(root / "db", port), "/api/v2/heartbeat", root / "chroma.log", port):
+        yield f"http://127.0.0.1:{port}"
+
+
+def guarded(data: Path, store: str, *args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess, every connection but loopback blocked and logged."""
+    env = {**os.environ, "HOME": str(tmp / "home")}
+    cmd = [sys.executable, str(GUARD), str(tmp / "attempts.log"), "--loopback", "--"]
+    cmd += ["--data-dir", str(data), "--store", store, *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=600, cwd=ROOT)
+
+
+def test_index_search_ask_offline_against_a_server(chroma, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs)
+    data, store = tmp_path / "data", f"{chroma}/offline"
+    idx = guarded(data, store, "index", "--json", str(docs), tmp=tmp_path)
+    assert idx.returncode == 0, idx.stderr
+    summary = json.loads(idx.stdout)
+    assert summary["figures"] == 7 and summary["chunks"] == 9
+    assert not (data / "chroma").exists()  # the vectors went to the server, not the data dir
+
+    hits = guarded(data, store, "search", "--json", "-k", "3", "wiring schematic fuse", tmp=tmp_path)
+    assert hits.returncode == 0, hits.stderr
+    assert json.loads(hits.stdout)["hits"][0]["page"] == 4
+    photo = guarded(data, store, "search", "--json", "--image", str(QUERY_PHOTO), tmp=tmp_path)
+    assert json.loads(photo.stdout)["hits"][0]["page"] == 4
+    ans = guarded(data, store, "ask", "--json", "What fuse does the unit use?", tmp=tmp_path)
+    assert ans.returncode == 0, ans.stderr
+    doc = json.loads(ans.stdout)
+    assert not doc["refused"] and "2 A" in doc["answer"]
+    assert not (tmp_path / "attempts.log").exists(), (tmp_path / "attempts.log").read_text()
+
+
+def test_status_check_prune_and_reindex(chroma, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs / "a.pdf")
+    shutil.copy(SAMPLE, docs / "b.pdf")
+    data, store = tmp_path / "data", f"{chroma}/prune"
+    assert run(data, "--store", store, "index", str(docs)).exit_code == 0
+    status = json.loads(run(data, "--store", store, "status", "--json").stdout)
+    assert status["store"] == store
+    assert status["collections"]["text"]["count"] == 18
+    assert {s["records"]["figure_images"] for s in status["sources"]} == {7}
+
+    # unchanged: nothing written; changed: replaced, not duplicated
+    again = json.loads(run(data, "--store", store, "index", "--json", str(docs)).stdout)
+    assert len(again["skipped"]) == 2
+    (docs / "b.pdf").unlink()
+    pruned = json.loads(run(data, "--store", store, "index", "--json", "--prune", str(docs)).stdout)
+    assert [Path(p).name for p in pruned["pruned"]] == ["b.pdf"]
+    status = json.loads(run(data, "--store", store, "status", "--json").stdout)
+    assert status["collections"]["text"]["count"] == 9
+    assert status["collections"]["figures"]["count"] == 7
+    chk = run(data, "--store", store, "check")
+    assert chk.exit_code == 0, chk.output
+    assert "no violations" in chk.output
+
+
+def test_a_model_mismatch_is_refused(chroma, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs)
+    data, store = tmp_path / "data", f"{chroma}/mismatch"
+    assert run(data, "--store", store, "index", str(docs)).exit_code == 0
+    reg = yaml.safe_load((ROOT / "models.yaml").read_text())
+    reg["profiles"]["other"] = {**reg["profiles"]["default"], "image_embedder": "edge-descriptor-v1"}
+    models = tmp_path / "models.yaml"
+    models.write_text(yaml.safe_dump(reg))
+    for args in (("search", "--image", str(QUERY_PHOTO)), ("index", str(docs))):
+        res = run(data, "--store", store, "--profile", "other", *args, models=models)
+        assert res.exit_code == 4, res.output
+        assert "was built with orb-bovw-edge-v1" in res.output
+        assert "Traceback" not in res.output
+
+
+def test_two_data_dirs_on_one_database_are_refused(chroma, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs)
+    store = f"{chroma}/shared"
+    assert run(tmp_path / "one", "--store", store, "index", str(docs)).exit_code == 0
+    res = run(tmp_path / "two", "--store", store, "index", str(docs))
+    assert res.exit_code == 4
+    assert "belongs to another localrag data dir" in res.output
+    # the first data dir's documents are untouched
+    status = json.loads(run(tmp_path / "one", "--store", store, "status", "--json").stdout)
+    assert status["collections"]["text"]["count"] == 9
+    assert run(tmp_path / "two", "--store", f"{chroma}/second", "index", str(docs)).exit_code == 0
+
+
+def test_an_unreachable_server_is_one_line(tmp_path):
+    res = run(tmp_path / "data", "--store", f"http://127.0.0.1:{free_port()}", "search", "fuse")
+    assert res.exit_code == 4
+    assert "cannot reach the Chroma server" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("ftp://host", "expected a folder or http"),
+        ("http://host:notaport", "the port is not a number"),
+        ("http://user:secret@host:8000", "LOCALRAG_STORE_TOKEN"),
+        ("http://host:8000/a/b", "one Chroma database"),
+    ],
+)
+def test_bad_store_urls_are_one_line(tmp_path, url, why):
+    res = run(tmp_path / "data", "--store", url, "search", "fuse")
+    assert res.exit_code == 2
+    assert why in res.output
+
+
+def test_the_token_is_sent_as_a_bearer_header(tmp_path, monkeypatch):
+    """A server behind auth sees `Authorization: Bearer`; its refusal is one line."""
+    seen: list[str | None] = []
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            body = b'{"error": "Unauthorized", "message": "bad token"}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    monkeypatch.setenv("LOCALRAG_STORE_TOKEN", "s3cret")
+    try:
+        res = run(tmp_path / "data", "--store", f"http://127.0.0.1:{srv.server_port}", "index", str(SAMPLE))
+    finally:
+        srv.shutdown()
+    assert seen and set(seen) == {"Bearer s3cret"}
+    assert res.exit_code == 4
+    assert "cannot reach the Chroma server" in res.output
+    assert "s3cret" not in res.output
+
+
+def test_store_urls_parse(tmp_path, monkeypatch):
+    from localrag.store.location import StoreLocation
+
+    monkeypatch.setenv("LOCALRAG_STORE_TOKEN", "s3cret")
+    loc = StoreLocation.parse("https://chroma.lan/manuals", tmp_path)
+    assert (loc.host, loc.port, loc.ssl, loc.database, loc.token) == ("chroma.lan", 443, True, "manuals", "s3cret")
+    assert loc.label == "https://chroma.lan:443/manuals"
+    assert StoreLocation.parse(str(tmp_path / "x"), tmp_path).path == tmp_path / "x"
+    assert StoreLocation.parse(None, tmp_path / "chroma").path == tmp_path / "chroma"
