@@ -135,7 +135,7 @@ class RemoteModel:
         self.endpoints = [Endpoint(base_url(u), p.concurrency, p.timeout_s) for u in dict.fromkeys(urls)]
         self._identity: str | None = None
         self._warnings: list[str] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # identity() marks endpoints down while holding it
 
     # -- what the answerer and the describer read -------------------------------------------
     @property
@@ -278,14 +278,14 @@ class RemoteModel:
                     done.set()
                     return
                 ep.failures = 0
-                with self._lock:
+                with self._lock:  # progress too: a sink need not be thread-safe
                     ep.served += 1
                     results[i] = text
                     state["left"] -= 1
                     if state["left"] == 0:
                         done.set()
-                if progress is not None:
-                    progress(1)
+                    if progress is not None:
+                        progress(1)
 
         if batch:
             threads = [

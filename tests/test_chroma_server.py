@@ -176,7 +176,13 @@ def test_store_urls_parse(tmp_path, monkeypatch):
 
     monkeypatch.setenv("LOCALRAG_STORE_TOKEN", "s3cret")
     loc = StoreLocation.parse("https://chroma.lan/manuals", tmp_path)
-    assert (loc.host, loc.port, loc.ssl, loc.database, loc.token) == ("chroma.lan", 443, True, "manuals", "s3cret")
+    assert (loc.host, loc.port, loc.ssl, loc.database, loc.token) == (
+        "chroma.lan",
+        443,
+        True,
+        "manuals",
+        "s3cret",
+    )
     assert loc.label == "https://chroma.lan:443/manuals"
     assert StoreLocation.parse(str(tmp_path / "x"), tmp_path).path == tmp_path / "x"
     assert StoreLocation.parse(None, tmp_path / "chroma").path == tmp_path / "chroma"
