@@ -6,7 +6,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from localrag.describe.base import Describer, Description, compose
 from localrag.embed.base import ImageEmbedder, TextEmbedder
 from localrag.errors import DiskFullError, IngestError, LocalragError, ModelServerError, StoreError
 from localrag.ingest import Figure, ParsedDocument, content_id, discover, file_sha256, parse_stream
+from localrag.pipeline import Prefetch
 from localrag.retrieve.keyword import keyword_row
 from localrag.sources import absolute_path, exists, printable, source_of
 from localrag.state import FORMAT, FileRow, KeywordRow, State
@@ -81,6 +82,31 @@ class Summary:
     cached_descriptions: int = 0
     seconds: float = 0.0
     times: StageTimes = field(default_factory=StageTimes)
+
+
+@dataclass
+class _Part:
+    """One item of the parse stream: a part of file n, its end (part None), or its failure."""
+
+    n: int
+    part: ParsedDocument | None = None
+    error: IngestError | None = None
+    descriptions: list[Description] = field(default_factory=list)
+
+
+@dataclass
+class _FileWork:
+    """The records of the file being indexed, gathered part by part until its end."""
+
+    n: int
+    records: dict[str, list[Record]] = field(
+        default_factory=lambda: {"text": [], "figures": [], "figure_images": []}
+    )
+    keys: set[str] = field(default_factory=set)
+    pages: int = 0
+    chunks: int = 0
+    figures: int = 0
+    failed: bool = False
 
 
 class ProgressSink:
@@ -176,27 +202,26 @@ class Indexer:
         files = list(dict.fromkeys(discover(paths, failed)))
         sink.start(len(files))
         seen: set[str] = set()
+        todo: list[tuple[Path, str, str]] = []
         for path in files:
             source = source_of(path)
             seen.add(source)
             try:
                 sha = file_sha256(path)
-                if not force and self.state.file_sha(source) == sha:
-                    summary.skipped.append(source)
-                    sink.file_done(source, 0, 0)
-                    continue
-                self._guarded(
-                    lambda path=path, source=source, sha=sha: self._index_one(
-                        path, source, sha, summary, sink
-                    )
-                )
             except IngestError as err:
                 failed(err)
                 sink.file_done(source, 0, 0)
-            except (StoreError, ModelServerError) as err:
-                # the disk, the store or the model servers are at fault: the other files would fail too
-                summary.aborted = err
-                break
+                continue
+            if not force and self.state.file_sha(source) == sha:
+                summary.skipped.append(source)
+                sink.file_done(source, 0, 0)
+            else:
+                todo.append((path, source, sha))
+        try:
+            self._index_files(todo, summary, sink)
+        except (StoreError, ModelServerError) as err:
+            # the disk, the store or the model servers are at fault: the other files would fail too
+            summary.aborted = err
         try:
             if prune and summary.aborted is None:
                 self._guarded(lambda: self._prune(paths, seen, summary))
@@ -227,45 +252,131 @@ class Indexer:
                 ) from exc
             raise StoreError(f"{self.settings.state_db}: cannot write the index state ({exc})") from exc
 
-    def _index_one(self, path: Path, source: str, sha: str, summary: Summary, sink: ProgressSink) -> None:
-        # The document streams through describe and embed a part (a few pages) at a time, and
-        # each part's images are written as blobs and dropped: memory does not grow with the page
-        # count. Only the records (vectors and text) are kept until the store write below.
-        records: dict[str, list[Record]] = {"text": [], "figures": [], "figure_images": []}
-        keys: set[str] = set()
-        pages = chunks = figures = 0
-        parts = parse_stream(path, sha)
+    def _parsed(self, todo: list[tuple[Path, str, str]], times: StageTimes) -> Iterator[_Part]:
+        """Each file's parts, page renders already written as blobs, then its end; runs ahead in a thread.
+
+        A failure to read a file ends that file's stream with the error; the next file follows.
+        """
+        for n, (path, source, sha) in enumerate(todo):
+            parts = parse_stream(path, sha)
+            try:
+                while True:
+                    t = time.perf_counter()
+                    part = next(parts, None)
+                    if part is not None:
+                        part.source = source
+                        # PNG encoding of the renders happens here, beside the consumer's OCR and
+                        # embedding; the renders are dropped before the part is handed over
+                        renders, part.page_images = part.page_images, {}
+                        part.page_blobs = {
+                            p: self.blobs.put_png(page_key(sha, p), im) for p, im in renders.items()
+                        }
+                        del renders
+                    times.ingest += time.perf_counter() - t
+                    if part is None:
+                        break
+                    yield _Part(n, part)
+            except IngestError as err:
+                yield _Part(n, error=err)
+                continue
+            finally:
+                parts.close()
+            yield _Part(n)
+
+    def _described(self, stream: Prefetch[_Part], summary: Summary, sink: ProgressSink) -> Iterator[_Part]:
+        """Each part with its figures described; runs in a thread of its own, a part ahead of embedding.
+
+        It reads and fills the description cache through a connection of its own, so its
+        writes never join a transaction of the thread that commits files.
+        """
+        cache = State(self.settings.state_db)
         try:
-            while True:
-                t = time.perf_counter()
-                part = next(parts, None)
-                summary.times.ingest += time.perf_counter() - t
-                if part is None:
-                    break
-                part.source = source
-                summary.warnings.extend(part.warnings)
-
-                t = time.perf_counter()
-                descriptions = self._describe(part.figures, summary, sink)
-                summary.times.describe += time.perf_counter() - t
-
-                t = time.perf_counter()
-                recs, part_keys = self._records(part, descriptions, first_chunk=chunks)
-                summary.times.embed += time.perf_counter() - t
-                for name, rs in recs.items():
-                    records[name].extend(rs)
-                keys |= part_keys
-                pages, chunks, figures = part.pages, chunks + len(part.chunks), figures + len(part.figures)
-                del part, descriptions, recs
+            for item in stream:
+                if item.part is not None:
+                    t = time.perf_counter()
+                    try:
+                        item.descriptions = self._describe(item.part.figures, summary, sink, cache)
+                    except IngestError as err:
+                        item.part, item.error = None, err
+                    summary.times.describe += time.perf_counter() - t
+                yield item
         finally:
-            parts.close()
+            cache.close()
 
-        # Everything is computed and every blob written before the store changes, so a failure
-        # above loses nothing. New records go in before the old ones go out; a fault (a full
-        # disk) rolls back to the old records, and a kill leaves the file pending for the next run.
+    def _index_files(self, todo: list[tuple[Path, str, str]], summary: Summary, sink: ProgressSink) -> None:
+        """Parse -> describe -> embed -> store, each of the first two a thread one part ahead.
+
+        OCR or a VLM (which release the GIL) describe a part while the text embedder embeds
+        the one before and the parser renders the one after. Each file's records are kept
+        until its last part is in, then written at once; memory holds at most four parts'
+        figures and one part's page renders, however long the file.
+        """
+        work: _FileWork | None = None
+        parsed = Prefetch(self._parsed(todo, summary.times), depth=1)
+        with parsed, Prefetch(self._described(parsed, summary, sink), depth=1) as stream:
+            for item in stream:
+                path, source, sha = todo[item.n]
+                if work is None or work.n != item.n:
+                    work = _FileWork(item.n)
+                if work.failed:
+                    continue
+                try:
+                    if item.error is not None:
+                        raise item.error
+                    if item.part is None:
+                        t = time.perf_counter()
+                        self._guarded(lambda w=work, p=path, s=source, h=sha: self._finish(w, p, s, h))
+                        summary.times.store += time.perf_counter() - t
+                        summary.indexed.append(source)
+                        summary.pages += work.pages
+                        summary.figures += work.figures
+                        summary.chunks += work.chunks
+                        sink.file_done(source, work.pages, work.figures)
+                        work = None
+                    else:
+                        self._guarded(lambda w=work, it=item: self._add_part(w, it, summary))
+                except IngestError as err:
+                    summary.failed.append((err.path, err.reason))
+                    sink.file_done(source, 0, 0)
+                    work.failed = True
+                    work.records = {}
+
+    def _add_part(self, work: _FileWork, item: _Part, summary: Summary) -> None:
+        part = item.part
+        assert part is not None
+        summary.warnings.extend(part.warnings)
         t = time.perf_counter()
+        recs, part_keys = self._records(part, item.descriptions, first_chunk=work.chunks)
+        summary.times.embed += time.perf_counter() - t
+        for name, rs in recs.items():
+            work.records[name].extend(rs)
+        work.keys |= part_keys
+        work.pages, work.chunks, work.figures = (
+            part.pages,
+            work.chunks + len(part.chunks),
+            work.figures + len(part.figures),
+        )
+
+    def _finish(self, work: _FileWork, path: Path, source: str, sha: str) -> None:
+        counts = (work.pages, work.chunks, work.figures)
+        self.write_file(source, os.fsencode(absolute_path(path)), sha, counts, work.records, work.keys)
+
+    def write_file(
+        self,
+        source: str,
+        raw: bytes,
+        sha: str,
+        counts: tuple[int, int, int],
+        records: dict[str, list[Record]],
+        keys: set[str],
+    ) -> None:
+        """Replace one source's records with new ones, crash-safely.
+
+        Everything is computed and every blob written before this, so a failure earlier loses
+        nothing. New records go in before the old ones go out; a fault (a full disk) rolls
+        back to the old records, and a kill leaves the file pending for the next run.
+        """
         self._ensure_room(records)
-        raw = os.fsencode(absolute_path(path))
         old_row, old_keys = self.state.row(source), self.state.blob_keys(source)
         old_ids = {name: set(self.store.ids_for_source(name, source)) for name in records}
         new_ids = {name: {r.id for r in recs} for name, recs in records.items()}
@@ -278,15 +389,8 @@ class Indexer:
         except (StoreError, sqlite3.Error):
             self._roll_back(source, (old_row, old_keys), {n: new_ids[n] - old_ids[n] for n in records})
             raise
-        words = [keyword_row(r.id, r.document) for name in ("text", "figures") for r in records[name]]
-        self.state.commit_file(source, sha, (pages, chunks, figures), raw, keys, words)
-        summary.times.store += time.perf_counter() - t
-
-        summary.indexed.append(source)
-        summary.pages += pages
-        summary.figures += figures
-        summary.chunks += chunks
-        sink.file_done(source, pages, figures)
+        words = [keyword_row(r.id, r.document) for name in ("text", "figures") for r in records.get(name, [])]
+        self.state.commit_file(source, sha, counts, raw, keys, words)
 
     def _ensure_room(self, records: dict[str, list[Record]]) -> None:
         """Stop before a file's records go in when the disk clearly cannot hold them.
@@ -318,14 +422,16 @@ class Indexer:
         except (StoreError, sqlite3.Error):
             pass  # the file stays pending: the next run re-indexes it, and `check` says so
 
-    def _describe(self, figures: list[Figure], summary: Summary, sink: ProgressSink) -> list[Description]:
+    def _describe(
+        self, figures: list[Figure], summary: Summary, sink: ProgressSink, cache: State
+    ) -> list[Description]:
         if not figures:
             return []
         d = self.describer
         out: list[Description | None] = []
         todo: list[int] = []
         for i, fig in enumerate(figures):
-            hit = self.state.cached(fig.image_sha, d.model_key, d.prompt_key)
+            hit = cache.cached(fig.image_sha, d.model_key, d.prompt_key)
             if hit is None:
                 out.append(None)
                 todo.append(i)
@@ -339,7 +445,7 @@ class Indexer:
             finally:
                 summary.warnings.extend(d.take_warnings())
             for i, desc in zip(todo, fresh, strict=True):
-                self.state.cache(figures[i].image_sha, d.model_key, d.prompt_key, desc.body, desc.ocr_text)
+                cache.cache(figures[i].image_sha, d.model_key, d.prompt_key, desc.body, desc.ocr_text)
                 out[i] = desc
             summary.described += len(todo)
         return [o for o in out if o is not None]
@@ -354,10 +460,10 @@ class Indexer:
         fig_texts = [compose(f, d.body, d.ocr_text) for f, d in zip(doc.figures, descs, strict=True)]
         text_vecs = self.text_embedder.embed_texts([c.text for c in doc.chunks] + fig_texts)
         keys: set[str] = set()
-        page_imgs: dict[int, str] = {}
-        for p, img in doc.page_images.items():
+        page_imgs = dict(doc.page_blobs)  # written while the document was parsed
+        for p, img in doc.page_images.items():  # a document parsed by a caller of its own
             page_imgs[p] = self.blobs.put_png(page_key(doc.file_sha, p), img)
-            keys.add(page_imgs[p])
+        keys.update(page_imgs.values())
         text_recs = []
         for i, ch in enumerate(doc.chunks):
             meta = {"source": doc.source, "page": ch.page, "kind": "text", "image": page_imgs.get(ch.page)}

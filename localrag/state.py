@@ -107,7 +107,8 @@ class State:
                 self.format = self._format()
                 return
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(path), check_same_thread=False)
+            # the indexer's describe thread has a connection of its own: wait for its short writes
+            self.db = sqlite3.connect(str(path), check_same_thread=False, timeout=60)
             fresh = not self._has_table("files")
             self.db.executescript(_SCHEMA)
             self._upgrade_columns()

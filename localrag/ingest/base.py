@@ -55,4 +55,5 @@ class ParsedDocument:
     chunks: list[Chunk] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     page_images: dict[int, Image.Image] = field(default_factory=dict)
+    page_blobs: dict[int, str] = field(default_factory=dict)  # page -> blob key, once written
     warnings: list[str] = field(default_factory=list)
