@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -311,6 +313,10 @@ class Indexer:
         until its last part is in, then written at once; memory holds at most four parts'
         figures and one part's page renders, however long the file.
         """
+        if not todo:
+            return
+        # the text embedder loads (seconds) while the first part is parsed and described
+        threading.Thread(target=self._load_embedder, name="localrag-load", daemon=True).start()
         work: _FileWork | None = None
         parsed = Prefetch(self._parsed(todo, summary.times), depth=1)
         with parsed, Prefetch(self._described(parsed, summary, sink), depth=1) as stream:
@@ -340,6 +346,10 @@ class Indexer:
                     sink.file_done(source, 0, 0)
                     work.failed = True
                     work.records = {}
+
+    def _load_embedder(self) -> None:
+        with contextlib.suppress(LocalragError):  # a model that cannot load says so when it is used
+            self.text_embedder.embed_texts(["load"])
 
     def _add_part(self, work: _FileWork, item: _Part, summary: Summary) -> None:
         part = item.part

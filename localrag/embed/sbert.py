@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from PIL import Image
 
@@ -36,10 +38,15 @@ class SentenceTransformerEmbedder(OrbFeatures):
         self.n_threads = n_threads
         self.supports_text = True
         self._model: object | None = None
+        self._loading = threading.Lock()  # the indexer loads it in a thread while the parser starts
 
     @property
     def model(self) -> object:
         """The loaded SentenceTransformer (local files only, never a hub)."""
+        with self._loading:
+            return self._load()
+
+    def _load(self) -> object:
         if self._model is None:
             path = self.spec.require_path()
             import torch

@@ -1,0 +1,135 @@
+"""The pipelined indexer: stages in threads hand parts on in order, and faults stay where they happen."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import QUERY_PHOTO, SAMPLE
+
+from localrag import ingest
+from localrag.config import Settings
+from localrag.engine import Engine
+from localrag.errors import IngestError, ModelServerError
+from localrag.pipeline import Prefetch
+from localrag.store.chroma import COLLECTIONS
+
+
+def test_prefetch_keeps_order_and_raises_where_the_producer_failed():
+    def items():
+        yield from range(5)
+        raise ValueError("broken at 5")
+
+    got = []
+    with pytest.raises(ValueError, match="broken at 5"), Prefetch(items(), depth=2) as stream:
+        got.extend(stream)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_prefetch_runs_at_most_depth_ahead_and_close_stops_the_producer():
+    made = itertools.count()
+    produced = []
+
+    def endless():
+        while True:
+            produced.append(next(made))
+            yield produced[-1]
+
+    stream = Prefetch(endless(), depth=2)
+    it = iter(stream)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    time.sleep(0.3)
+    assert len(produced) <= 3 + 2 + 1  # consumed, queued, and the one in the producer's hand
+    stream.close()
+    n = len(produced)
+    time.sleep(0.2)
+    assert len(produced) == n
+    assert not any(t.name == "localrag-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def _records(data: Path) -> dict:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(
+        str(data / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    out = {}
+    for name in COLLECTIONS:
+        got = client.get_collection(name).get(include=["documents", "metadatas"])
+        out[name] = sorted(
+            (i, d, tuple(sorted(m.items())))
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        )
+    return out
+
+
+def test_one_run_over_many_files_writes_what_runs_of_one_file_write(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs / "a.pdf")
+    for i in range(3):
+        (docs / f"n{i}.txt").write_text(f"Note {i}. Replace fuse F{i} with a {i + 1} A fuse. " * 40)
+    together = Engine(Settings(data_dir=tmp_path / "together")).index([docs])
+    assert len(together.indexed) == 4 and not together.failed
+    apart = Engine(Settings(data_dir=tmp_path / "apart"))
+    for f in sorted(docs.iterdir()):
+        apart.index([f])
+    assert _records(tmp_path / "together") == _records(tmp_path / "apart")
+
+
+def test_a_file_that_fails_midway_leaves_nothing_and_the_next_file_is_indexed(tmp_path, monkeypatch):
+    real = ingest.PARSERS[".pdf"]
+
+    def breaks_after_two_parts(path, sha):
+        for n, part in enumerate(real(path, sha)):
+            if path.name == "bad.pdf" and n == 2:
+                raise IngestError(path, "damaged page 3")
+            yield part
+
+    monkeypatch.setitem(ingest.PARSERS, ".pdf", breaks_after_two_parts)
+    monkeypatch.setattr(ingest, "PAGES_PER_PART", 1)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs / "bad.pdf")
+    shutil.copy(SAMPLE, docs / "good.pdf")
+    engine = Engine(Settings(data_dir=tmp_path / "data"))
+    summary = engine.index([docs])
+    assert [(Path(p).name, r) for p, r in summary.failed] == [("bad.pdf", "damaged page 3")]
+    assert [Path(s).name for s in summary.indexed] == ["good.pdf"]
+    status = engine.status()
+    assert [Path(s["source"]).name for s in status["sources"]] == ["good.pdf"]
+    assert status["collections"]["text"]["count"] == 9
+    report, _ = engine.check()
+    assert report.ok, report  # the page renders bad.pdf had written were collected
+
+
+def test_a_describer_fault_stops_the_run_after_the_files_already_written(tmp_path, monkeypatch):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs / "a.pdf")
+    shutil.copy(QUERY_PHOTO, docs / "b.jpg")  # a figure of its own, so it needs describing
+    engine = Engine(Settings(data_dir=tmp_path / "data"))
+    describer = engine.components.describer
+    real, calls = describer.describe, []
+
+    def fails_on_the_second_file(figures, progress=None):
+        calls.append(len(figures))
+        if len(calls) > 1:
+            raise ModelServerError("model 'x': no model server answers (http://127.0.0.1:9/v1)")
+        return real(figures, progress)
+
+    monkeypatch.setattr(describer, "describe", fails_on_the_second_file)
+    summary = engine.index([docs])
+    assert isinstance(summary.aborted, ModelServerError)
+    assert [Path(s).name for s in summary.indexed] == ["a.pdf"]
+    report, _ = engine.check()
+    assert report.ok, report
+    # the fault gone, the next run completes the rest and describes only the new file's figures
+    monkeypatch.setattr(describer, "describe", real)
+    again = engine.index([docs])
+    assert [Path(s).name for s in again.indexed] == ["b.jpg"] and again.aborted is None
