@@ -1,7 +1,7 @@
 """The pipelined indexer against a baseline revision's indexer, in the same run, on the same files.
 
-    .venv/bin/python scripts/bench_pipeline.py --baseline REV [--runs 3] [--corpora sample,asymptote,synthetic]
-                                              [--json OUT]
+    .venv/bin/python scripts/bench_pipeline.py --baseline REV [--runs 3]
+        [--corpora sample,asymptote,synthetic] [--json OUT]
 
 Each corpus is indexed cold (fresh data dir, every figure described) by the current code
 and by REV's code (a temporary git worktree), alternating, each in a child process with
