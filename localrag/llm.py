@@ -6,8 +6,9 @@ import base64
 import contextlib
 import io
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from PIL import Image
 
@@ -46,62 +47,67 @@ def _quiet_stderr(enabled: bool) -> Any:
         os.close(devnull)
 
 
-class ChatModel(Protocol):
-    """What the answerer and the describer need of a model: a LlamaModel here, or a RemoteModel."""
+class ChatModel(ABC):
+    """A model the answerer and the describer chat with: loaded here (LlamaModel) or served (RemoteModel)."""
 
     spec: ModelSpec
     loaded: bool
 
     @property
     def n_ctx(self) -> int:
-        """Context length in tokens."""
-        ...
+        """Context length in tokens (a server's is the one models.yaml gives: the API does not say)."""
+        return self.spec.llama.n_ctx
 
     @property
     def max_tokens(self) -> int:
         """Tokens generated at most per answer."""
-        ...
-
-    @property
-    def is_vision(self) -> bool:
-        """Whether it takes images."""
-        ...
+        return self.spec.llama.max_tokens
 
     @property
     def fingerprint(self) -> str:
-        """The identity that keys the description cache."""
-        ...
+        """The identity that keys the description cache: id plus pinned hash."""
+        return self.spec.fingerprint
 
+    @property
+    @abstractmethod
+    def is_vision(self) -> bool:
+        """Whether it takes images."""
+
+    @abstractmethod
     def check_image_batch(self) -> int:
         """Tokens one image may become."""
-        ...
 
+    @abstractmethod
     def expected_mib(self) -> int:
         """Memory it needs on this machine."""
-        ...
 
+    @abstractmethod
     def chat(
         self,
         messages: list[dict[str, Any]],
         max_tokens: int | None = None,
         on_token: Callable[[str], None] | None = None,
     ) -> str:
-        """One completion."""
-        ...
+        """One completion, streamed to on_token when given."""
 
     def chat_batch(
         self, batch: list[list[dict[str, Any]]], progress: Callable[[int], None] | None = None
     ) -> list[str]:
-        """Completions for several conversations, in order."""
-        ...
+        """Completions for several conversations, in order: one after another unless served."""
+        out = []
+        for messages in batch:
+            out.append(self.chat(messages))
+            if progress is not None:
+                progress(1)
+        return out
 
     def take_warnings(self) -> list[str]:
-        """What went wrong but did not stop the work (a model server skipped)."""
-        ...
+        """What went wrong without stopping the work (a model server skipped); none here."""
+        return []
 
+    @abstractmethod
     def close(self) -> None:
         """Free what it holds."""
-        ...
 
 
 def image_url(img: Image.Image, max_side: int = IMAGE_MAX_SIDE) -> str:
@@ -130,7 +136,7 @@ def with_template(cls: type, template: str) -> type:
     return Templated
 
 
-class LlamaModel:
+class LlamaModel(ChatModel):
     """A lazily loaded llama.cpp model with explicit threads and offload settings."""
 
     def __init__(self, spec: ModelSpec, n_threads: int, verbose: bool = False) -> None:
@@ -156,16 +162,6 @@ class LlamaModel:
                 size += path.stat().st_size
         kv = self.n_ctx * 96 * 1024  # ~96 KiB per token: a 3-4B model's f16 KV cache with GQA
         return int((size * 1.1 + kv) / (1 << 20))
-
-    @property
-    def n_ctx(self) -> int:
-        """Context length in tokens."""
-        return self.spec.llama.n_ctx
-
-    @property
-    def max_tokens(self) -> int:
-        """Tokens generated at most per answer."""
-        return self.spec.llama.max_tokens
 
     @property
     def is_vision(self) -> bool:
@@ -278,26 +274,6 @@ class LlamaModel:
                 return "".join(pieces).strip()
         except ValueError as exc:  # llama-cpp-python: "Requested tokens (...) exceed context window"
             raise ContextOverflowError(f"model {self.spec.id!r}: {exc}") from exc
-
-    def chat_batch(
-        self, batch: list[list[dict[str, Any]]], progress: Callable[[int], None] | None = None
-    ) -> list[str]:
-        """One conversation after another: a single llama.cpp context answers one at a time."""
-        out = []
-        for messages in batch:
-            out.append(self.chat(messages))
-            if progress is not None:
-                progress(1)
-        return out
-
-    @property
-    def fingerprint(self) -> str:
-        """The spec's fingerprint: id plus pinned hash."""
-        return self.spec.fingerprint
-
-    def take_warnings(self) -> list[str]:
-        """A local model has none to report."""
-        return []
 
     def close(self) -> None:
         """Free the model (and its VRAM)."""

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from localrag.errors import ConfigError, ContextOverflowError, ModelError, ModelServerError
+from localrag.llm import ChatModel
 from localrag.registry import ModelSpec
 
 Messages = list[dict[str, Any]]
@@ -120,7 +121,7 @@ class Endpoint:
             self._client = None
 
 
-class RemoteModel:
+class RemoteModel(ChatModel):
     """A generator or describer served by one or more OpenAI-compatible servers."""
 
     loaded = True  # nothing to load or free in this process
@@ -136,17 +137,6 @@ class RemoteModel:
         self._identity: str | None = None
         self._warnings: list[str] = []
         self._lock = threading.RLock()  # identity() marks endpoints down while holding it
-
-    # -- what the answerer and the describer read -------------------------------------------
-    @property
-    def n_ctx(self) -> int:
-        """The context the server was started with (models.yaml says; the API does not)."""
-        return self.spec.llama.n_ctx
-
-    @property
-    def max_tokens(self) -> int:
-        """Tokens generated at most per request."""
-        return self.spec.llama.max_tokens
 
     @property
     def is_vision(self) -> bool:

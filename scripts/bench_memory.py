@@ -13,6 +13,7 @@ revision (a temporary worktree), for a before/after in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +66,24 @@ def synthetic_manual(path: Path, pages: int, figure_every: int = 20, seed: int =
             pdf.cell(0, 6, f"Figure {p // figure_every}: diagram of page {p}")
     pdf.output(str(path))
     return path
+
+
+@contextlib.contextmanager
+def worktree(rev: str, where: Path) -> Iterator[Path]:
+    """The code of a git revision in a temporary worktree, removed afterwards."""
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), rev],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield where
+    finally:
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)],
+            check=False,
+            capture_output=True,
+        )
 
 
 def index_peak(pdf: Path, data_dir: Path, code: Path = ROOT) -> dict:
@@ -112,20 +132,15 @@ def main() -> int:
     results: dict = {"figure_every": args.figure_every, "runs": []}
     with tempfile.TemporaryDirectory(prefix="localrag-mem-") as tmp:
         base = Path(tmp)
-        worktree = None
-        if args.baseline:
-            worktree = base / "baseline"
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline],
-                check=True,
-                capture_output=True,
+        with contextlib.ExitStack() as stack:
+            baseline = (
+                stack.enter_context(worktree(args.baseline, base / "baseline")) if args.baseline else None
             )
-        try:
             for n in args.pages:
                 pdf = synthetic_manual(base / f"manual-{n}.pdf", n, args.figure_every)
                 codes = [("current", ROOT)]
-                if worktree is not None and n <= args.baseline_max_pages:
-                    codes.append((f"baseline {args.baseline}", worktree))
+                if baseline is not None and n <= args.baseline_max_pages:
+                    codes.append((f"baseline {args.baseline}", baseline))
                 for label, code in codes:
                     r = index_peak(pdf, base / f"data-{n}-{label.split()[0]}", code)
                     r.update({"pages": n, "code": label, "pages_per_s": round(n / r["seconds"], 2)})
@@ -135,13 +150,6 @@ def main() -> int:
                         f"{r['seconds']:7.1f} s  ({r['pages_per_s']} pages/s)  exit {r['exit']}",
                         flush=True,
                     )
-        finally:
-            if worktree is not None:
-                subprocess.run(
-                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],
-                    check=False,
-                    capture_output=True,
-                )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

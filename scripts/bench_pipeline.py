@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_memory import synthetic_manual  # noqa: E402
+from bench_memory import synthetic_manual, worktree  # noqa: E402
 
 from localrag.store.chroma import COLLECTIONS  # noqa: E402
 
@@ -96,18 +96,12 @@ def main() -> int:
     report: dict = {"baseline": args.baseline, "cpu": os.cpu_count(), "corpora": []}
     with tempfile.TemporaryDirectory(prefix="localrag-pipe-") as tmp:
         base = Path(tmp)
-        worktree = base / "baseline"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.baseline],
-            check=True,
-            capture_output=True,
-        )
-        try:
+        with worktree(args.baseline, base / "baseline") as baseline:
             for name in args.corpora.split(","):
                 files = corpus(name, base)
                 runs: dict[str, list[dict]] = {"baseline": [], "current": []}
                 for r in range(args.runs):
-                    for label, code in (("baseline", worktree), ("current", ROOT)):
+                    for label, code in (("baseline", baseline), ("current", ROOT)):
                         data = base / f"{name}-{label}-{r}"
                         runs[label].append(index(files, data, code))
                         print(f"{name} {label} run {r}: {runs[label][-1]['wall_s']:.1f} s", file=sys.stderr)
@@ -121,10 +115,6 @@ def main() -> int:
                 row["stages_baseline"] = runs["baseline"][0]["stages"]
                 report["corpora"].append(row)
                 print(json.dumps(row), flush=True)
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=False
-            )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     print("| corpus | files | baseline s | pipelined s | speed-up (index) | speed-up (wall) | same records |")

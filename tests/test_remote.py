@@ -119,33 +119,27 @@ def test_servers_of_different_models_are_refused(servers, tmp_path):
 
 def test_the_cache_key_is_the_served_model(servers, tmp_path):
     a, _, c = servers["urls"]
-    data = tmp_path / "data"
-    first = run(
-        data,
-        "--describer",
-        a,
-        "--profile",
-        "served",
-        "index",
-        "--json",
-        str(SAMPLE),
-        models=registry(tmp_path, [a]),
-    )
-    assert first.exit_code == 0, first.output
+    data, models = tmp_path / "data", registry(tmp_path, [a])
+
+    def index_through(url: str, *flags: str) -> dict:
+        res = run(
+            data,
+            "--describer",
+            url,
+            "--profile",
+            "served",
+            "index",
+            "--json",
+            *flags,
+            str(SAMPLE),
+            models=models,
+        )
+        assert res.exit_code == 0, res.output
+        return yaml.safe_load(res.stdout)
+
+    assert index_through(a)["described"] == FIGURES
     # the same figures through a server of another model are described again, not reused
-    other = run(
-        data,
-        "--describer",
-        c,
-        "--profile",
-        "served",
-        "index",
-        "--json",
-        "--force",
-        str(SAMPLE),
-        models=registry(tmp_path, [a]),
-    )
-    doc = yaml.safe_load(other.stdout)
+    doc = index_through(c, "--force")
     assert (doc["described"], doc["cached_descriptions"]) == (FIGURES, 0)
     keys = (
         State(data / "state.sqlite", readonly=True)
