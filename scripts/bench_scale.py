@@ -83,23 +83,25 @@ def pct(xs: list[float], q: float) -> float:
 
 
 class Clusters:
-    """Unit vectors around fixed centres: the same generator for the corpus and held-out queries."""
+    """Unit vectors around fixed centres: the same generator for the corpus and held-out queries.
 
-    def __init__(self, dim: int, seed: int, nonneg: bool = False, draws: int = 0) -> None:
+    Signed for image vectors too: folding the noise to non-negative values (as BoVW histograms
+    are) adds one common direction that makes every vector a near-duplicate of every other,
+    and recall against exact search then measures ties, not the index.
+    """
+
+    def __init__(self, dim: int, seed: int, draws: int = 0) -> None:
         """Centres from seed; draws picks the noise stream (held-out queries use another one)."""
         rng = np.random.default_rng(seed)
-        c = rng.standard_normal((CENTRES, dim)).astype(np.float32)
-        self.centres = np.abs(c) if nonneg else c
+        self.centres = rng.standard_normal((CENTRES, dim)).astype(np.float32)
         self.centres /= np.linalg.norm(self.centres, axis=1, keepdims=True)
         self.rng = rng if not draws else np.random.default_rng([seed, draws])
-        self.dim, self.nonneg = dim, nonneg
+        self.dim = dim
 
     def draw(self, n: int) -> np.ndarray:
         idx = self.rng.integers(0, CENTRES, n)
         noise = self.rng.standard_normal((n, self.dim)).astype(np.float32) * 0.06
         v = self.centres[idx] + noise
-        if self.nonneg:
-            np.abs(v, out=v)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         return v
 
@@ -130,7 +132,7 @@ def load_synthetic(engine: Engine, docs: Path, n_chunks: int, n_figures: int, se
     blob_keys = [m["image"] for _, m in real_figs]  # synthetic figures verify against real features
     n_files = max(1, n_chunks // CHUNKS_PER_FILE)
     figs_per_file = max(1, n_figures // n_files)
-    text_gen, img_gen = Clusters(384, seed), Clusters(744, seed + 1, nonneg=True)
+    text_gen, img_gen = Clusters(384, seed), Clusters(744, seed + 1)
     texts = words(n_chunks, seed)
     text_vecs = text_gen.draw(n_chunks)
     fig_vecs, img_vecs = text_gen.draw(n_files * figs_per_file), img_gen.draw(n_files * figs_per_file)
@@ -305,7 +307,7 @@ def run_store(kind: str, args: argparse.Namespace, photos: list) -> dict:
             lat = query_latency(engine, photos, args.queries)
             rec_text = recall_at_10(engine, "text", text_vecs, Clusters(384, args.seed, draws=1), args.recall)
             rec_img = recall_at_10(
-                engine, "figure_images", img_vecs, Clusters(744, args.seed + 1, True, draws=1), args.recall
+                engine, "figure_images", img_vecs, Clusters(744, args.seed + 1, draws=1), args.recall
             )
             del text_vecs, img_vecs
             print(f"[{kind}] re-sync", file=sys.stderr)
