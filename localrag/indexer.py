@@ -23,7 +23,7 @@ from localrag.pipeline import Prefetch
 from localrag.retrieve.keyword import keyword_row
 from localrag.sources import absolute_path, exists, printable, source_of
 from localrag.state import FORMAT, FileRow, KeywordRow, State
-from localrag.store import Record, Store
+from localrag.store import COLLECTIONS, Record, Store
 from localrag.store.blobs import Blobs, features_key, key_for, page_key
 from localrag.store.lock import writer_lock
 from localrag.upgrade import upgrade
@@ -101,9 +101,7 @@ class _FileWork:
     """The records of the file being indexed, gathered part by part until its end."""
 
     n: int
-    records: dict[str, list[Record]] = field(
-        default_factory=lambda: {"text": [], "figures": [], "figure_images": []}
-    )
+    records: dict[str, list[Record]] = field(default_factory=lambda: {name: [] for name in COLLECTIONS})
     keys: set[str] = field(default_factory=set)
     pages: int = 0
     chunks: int = 0
