@@ -17,6 +17,8 @@ from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.base import Describer, Description, compose
 from localrag.embed.base import ImageEmbedder, TextEmbedder
+from localrag.embed.orb import read_features
+from localrag.embed.views import figure_features
 from localrag.errors import DiskFullError, IngestError, LocalragError, ModelServerError, StoreError
 from localrag.ingest import Figure, ParsedDocument, content_id, discover, file_sha256, parse_stream
 from localrag.pipeline import Prefetch
@@ -502,10 +504,25 @@ class Indexer:
     def _save_figure(self, fig: Figure) -> str:
         """The crop for answers and VLMs, plus its ORB features for verification."""
         key = self.blobs.put_png(key_for(fig.image_sha), fig.image)
-        # the builtin embedder has just computed these for the vector, and returns them cached
-        if not self.blobs.valid(features_key(key)):
-            self.blobs.put_features(features_key(key), self.image_embedder.features(fig.image), force=True)
+        fkey = features_key(key)
+        if not self._has_views(fkey):
+            # the builtin embedder has just computed the ORB features for the vector, cached
+            self.blobs.put_features(fkey, figure_features(self.image_embedder, fig.image), force=True)
         return key
+
+    def _has_views(self, fkey: str) -> bool:
+        """Whether a figure's feature file is intact and holds this embedder's view vectors."""
+        if not self.blobs.valid(fkey):
+            return False
+        try:
+            feats = read_features(self.blobs.path(fkey))
+        except Exception:  # damaged: rewritten by the caller
+            return False
+        return (
+            feats is not None
+            and feats.views is not None
+            and feats.views_model == self.image_embedder.fingerprint
+        )
 
     def _prune(self, roots: list[Path], seen: set[str], summary: Summary) -> None:
         prefixes = [root_key(r) for r in roots]

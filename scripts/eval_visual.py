@@ -2,13 +2,17 @@
 
     .venv/bin/python scripts/eval_visual.py --data-dir DIR [--limit N] [--json OUT]
     .venv/bin/python scripts/eval_visual.py --pdf FILE.pdf        # index into a temp dir first
-    .venv/bin/python scripts/eval_visual.py --corpus sample|asymptote|gnuplot
+    .venv/bin/python scripts/eval_visual.py --corpus sample|asymptote|gle|gnuplot [--seed N]
     .venv/bin/python scripts/eval_visual.py --corpus sample --scale 1000   # + synthetic figures
+    .venv/bin/python scripts/eval_visual.py --corpus sample --fixed        # the fixed set
 
-Every indexed figure is turned into perturbed query photos (phone photo, crop, rotation,
-scale 0.3x and 3x, JPEG 30, grayscale, inverted, blur; seeded), and synthetic figures that
-are not indexed serve as out-of-corpus queries. Reports recall@1/@5, MRR, out-of-corpus
-rejection and p50/p95 latency, overall and per perturbation.
+Every indexed figure becomes --per-figure query photos, each one to three perturbation
+families whose parameters are drawn at random per query (crop 50-85% at a random position,
+rotation up to 20 degrees, blur sigma 0.5-2.5, scale 0.3-3x, JPEG 25-80, perspective,
+inversion, grayscale, uneven light, sensor noise). Synthetic figures that are not indexed
+serve as out-of-corpus queries. Reports recall@1/@5 and MRR per family and overall, strict
+and with near-duplicate figures grouped, out-of-corpus rejection and p50/p95 latency.
+`--fixed` runs the older fixed set instead (phone photo, 60% crop, 7 and 15 degrees, ...).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.caption import CaptionDescriber
 from localrag.engine import Engine
-from localrag.evaluation.corpus import asymptote_pdf, gnuplot_pdf
+from localrag.evaluation.corpus import asymptote_pdf, gle_pdf, gnuplot_pdf
 from localrag.evaluation.perturb import PERTURBATIONS
 from localrag.indexer import Indexer
 
@@ -36,6 +40,7 @@ CORPORA = {
     "sample": lambda: ROOT / "localrag" / "data" / "aquapure-300-manual.pdf",
     "gnuplot": gnuplot_pdf,
     "asymptote": asymptote_pdf,
+    "gle": gle_pdf,
 }
 
 
@@ -65,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=int, default=0, help="also index this many synthetic figures")
     ap.add_argument("--limit", type=int, default=None, help="evaluate at most this many figures")
     ap.add_argument("--ooc", type=int, default=40, help="out-of-corpus queries")
-    ap.add_argument("--perturbations", default=",".join(sorted(PERTURBATIONS)))
+    ap.add_argument("--per-figure", type=int, default=8, help="randomised queries per figure")
+    ap.add_argument("--fixed", action="store_true", help="the fixed perturbation set instead")
+    ap.add_argument("--perturbations", default=",".join(sorted(PERTURBATIONS)), help="with --fixed")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--photo-text",
@@ -90,14 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale:
         add_synthetic(settings, engine.components, args.scale)
     retriever = engine.retriever(args.photo_text)
-    names = args.perturbations.split(",")
+    names = args.perturbations.split(",") if args.fixed else None
     n_figs = retriever.store.count("figures")
     n_real = n_figs - args.scale
-    total = min(n_real, args.limit or n_real) * len(names) + args.ooc
+    total = min(n_real, args.limit or n_real) * (len(names) if names else args.per_figure) + args.ooc
     with tqdm(total=total, desc="queries", file=sys.stderr) as bar:
         exclude = "/synthetic/" if args.scale else None  # filler is not a query target
-        report = evaluate(retriever, names, args.limit, args.ooc, args.seed, bar.update, exclude)
+        report = evaluate(
+            retriever, names, args.limit, args.ooc, args.seed, bar.update, exclude, args.per_figure
+        )
     report["collection_figures"] = n_figs
+    report["mode"] = "fixed" if names else f"random x{args.per_figure}, seed {args.seed}"
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -76,3 +76,58 @@ def test_hybrid_embedder_is_unit_norm_and_shortlists_every_perturbation(figures)
             ranks[name, i] = int((sims > sims[i]).sum())
     top1 = sum(r == 0 for r in ranks.values()) / len(ranks)
     assert top1 >= MEASURED_TOP1 - 0.05, (top1, {k: r for k, r in ranks.items() if r})
+
+
+def test_random_queries_are_seeded_and_draw_one_to_three_families(figures):
+    from localrag.evaluation.perturb import FAMILIES, random_query
+
+    fig = figures[0].image
+    a = [random_query(fig, random.Random(f"s:{j}")) for j in range(40)]
+    b = [random_query(fig, random.Random(f"s:{j}")) for j in range(40)]
+    assert [f for f, _ in a] == [f for f, _ in b]
+    assert all(np.array_equal(np.asarray(x), np.asarray(y)) for (_, x), (_, y) in zip(a, b, strict=True))
+    assert all(1 <= len(f) <= 3 and set(f) <= set(FAMILIES) for f, _ in a)
+    assert {n for f, _ in a for n in f} == set(FAMILIES)  # 40 draws cover every family
+    # parameters are drawn per query: two crops of the same figure differ in size
+    sizes = {im.size for f, im in a if f == ("crop",)} | {
+        random_query(fig, random.Random(f"c:{j}"))[1].size for j in range(10)
+    }
+    assert len(sizes) > 2
+
+
+def test_perceptual_hash_groups_near_duplicates_only(figures):
+    from PIL import ImageDraw
+
+    from localrag.bench.synthetic import diagram
+    from localrag.embed.phash import NEAR_DUPLICATE_BITS, hamming, phash
+
+    base = diagram(5)
+    tweak = base.copy()
+    ImageDraw.Draw(tweak).line((30, 30, 60, 40), fill="black", width=2)  # one more tick
+    assert hamming(phash(base), phash(tweak)) <= NEAR_DUPLICATE_BITS
+    hashes = [phash(f.image) for f in figures] + [phash(diagram(s)) for s in range(6, 12)]
+    far = [hamming(a, b) for i, a in enumerate(hashes) for b in hashes[i + 1 :]]
+    assert min(far) > NEAR_DUPLICATE_BITS, far
+
+
+def test_view_vectors_find_the_figure_a_crop_comes_from(figures):
+    from localrag.bench.synthetic import diagram
+    from localrag.embed.bovw import HybridImageEmbedder
+    from localrag.embed.views import figure_features, view_scores
+
+    emb = HybridImageEmbedder("orb-bovw-edge-v1@test")
+    images = [f.image for f in figures] + [diagram(s) for s in range(30)]
+    feats = [figure_features(emb, im) for im in images]
+    whole = emb.embed_images(images)
+    before, after = [], []
+    for i, im in enumerate(images):
+        w, h = im.size
+        q = emb.embed_images([im.crop((0, h * 45 // 100, w * 55 // 100, h))])[0]  # lower-left 55%
+        plain = whole @ q
+        best = [max(float(plain[j]), view_scores(f, q, emb.fingerprint) or -1.0) for j, f in enumerate(feats)]
+        before.append(int((plain > plain[i]).sum()))
+        after.append(int((np.array(best) > best[i]).sum()))
+        assert best[i] > plain[i]  # a window is always closer to a crop than the whole figure
+    print(before, after)
+    assert sum(r == 0 for r in after) > sum(r == 0 for r in before) + 3, (before, after)
+    assert view_scores(feats[0], q, "another-model") is None  # views of another embedder are ignored

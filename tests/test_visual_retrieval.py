@@ -19,16 +19,21 @@ from localrag.retrieve import Retriever
 sys.path.insert(0, str(ROOT / "scripts"))
 import make_tiny_models as tiny
 
-# measured on the sample manual (scripts/eval_visual.py --corpus sample): see README
-RECALL5_FLOOR = 0.9
-REJECTION_FLOOR = 0.85
+# Randomised perturbations, CI seed 0: measured 1.00 / 1.00 / 1.00 on the sample manual
+# (scripts/eval_visual.py --corpus sample --per-figure 10 --seed 0; held-out seed 1 in README).
+RECALL1_FLOOR = 0.9
+RECALL5_FLOOR = 0.95
+REJECTION_FLOOR = 0.9
 
 
-def test_eval_floor_on_the_sample_manual(indexed_home):
+def test_randomised_eval_floor_on_the_sample_manual(indexed_home):
     settings = Settings(data_dir=indexed_home / "data")
-    report = evaluate(Retriever.of(settings, Components(settings)), n_ooc=20, seed=1)
+    report = evaluate(Retriever.of(settings, Components(settings)), n_ooc=20, seed=0, per_figure=10)
     assert report["overall"]["n"] == 7 * 10
+    assert set(report["per_perturbation"]) >= {"crop", "blur", "rotate", "scale", "invert", "combo_3"}
+    assert report["overall"]["recall@1"] >= RECALL1_FLOOR, report
     assert report["overall"]["recall@5"] >= RECALL5_FLOOR, report
+    assert report["overall_grouped"]["recall@1"] >= report["overall"]["recall@1"]
     assert report["ooc"]["rejection_rate"] >= REJECTION_FLOOR, report
 
 
@@ -125,3 +130,32 @@ def test_visual_shortlist_finds_outliers_among_near_duplicates(tmp_path):
     queries = vecs[:7] + 0.01 * rng.random((7, 744)).astype(np.float32)
     found = [str(i) in {r.id for r in retriever.nearest_figures(q, 20)} for i, q in enumerate(queries)]
     assert all(found), found
+
+
+def test_search_reports_near_duplicate_figures(tmp_path):
+    """Two revisions of one plot: both are hits, and `search` says they are near-identical."""
+    from PIL import ImageDraw
+
+    from localrag.evaluation.perturb import jpeg, rotate
+
+    docs, data = tmp_path / "docs", tmp_path / "data"
+    docs.mkdir()
+    rev_a = diagram(77, (900, 600))
+    rev_b = rev_a.copy()
+    ImageDraw.Draw(rev_b).line((40, 560, 120, 560), fill="black", width=2)  # one extra tick
+    rev_a.save(docs / "plot-rev-a.png")
+    rev_b.save(docs / "plot-rev-b.png")
+    diagram(78, (900, 600)).save(docs / "other.png")
+    assert run(data, "index", str(docs)).exit_code == 0
+    photo = tmp_path / "photo.jpg"
+    jpeg(rotate(rev_a, 6), 60).save(photo)
+    found = run_json(data, "search", "--image", str(photo), "-k", "3")
+    assert found["visual_match"]
+    tops = {found["hits"][i]["image"] for i in (0, 1)}
+    assert len(tops) == 2 and found["near_duplicates"] == [[1, 2]], found["near_duplicates"]
+    text = run(data, "search", "--image", str(photo), "-k", "3")
+    assert "hits 1 and 2 show near-identical figures" in text.stdout
+
+    distinct = run_json(data, "search", "--image", str(docs / "other.png"), "-k", "3")
+    assert distinct["near_duplicates"] == [[2, 3]] or distinct["near_duplicates"] == []
+    assert distinct["hits"][0]["image"] not in tops

@@ -13,7 +13,8 @@ from PIL import Image
 
 from localrag.answer import Answerer
 from localrag.bench.synthetic import figure as synthetic_figure
-from localrag.evaluation.perturb import PERTURBATIONS
+from localrag.embed.phash import NEAR_DUPLICATE_BITS, hamming, phash
+from localrag.evaluation.perturb import PERTURBATIONS, random_query
 from localrag.retrieve import Retriever
 
 
@@ -22,6 +23,7 @@ class Outcome:
     """Ranks of the source figure and latencies, per perturbation."""
 
     ranks: dict[str, list[int | None]] = field(default_factory=dict)
+    grouped: dict[str, list[int | None]] = field(default_factory=dict)
     latency_ms: list[float] = field(default_factory=list)
     ooc_rejected: list[bool] = field(default_factory=list)
     ooc_refused: list[bool] = field(default_factory=list)
@@ -43,9 +45,34 @@ def indexed_figures(
     return figs
 
 
-def _rank(hits: list[Any], target: str) -> int | None:
+def _rank(hits: list[Any], targets: set[str]) -> int | None:
+    """1-based rank of the first figure hit among targets."""
     figure_ids = [h.id for h in hits if h.figure is not None]
-    return figure_ids.index(target) + 1 if target in figure_ids else None
+    return next((r for r, i in enumerate(figure_ids, start=1) if i in targets), None)
+
+
+def duplicate_groups(figs: list[tuple[str, str]], max_bits: int = NEAR_DUPLICATE_BITS) -> dict[str, set[str]]:
+    """Each figure's near-duplicates (itself included): perceptual hashes within max_bits, chained."""
+    hashes = []
+    for _, path in figs:
+        with Image.open(path) as im:
+            hashes.append(phash(im))
+    parent = list(range(len(figs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a in range(len(figs)):
+        for b in range(a + 1, len(figs)):
+            if hamming(hashes[a], hashes[b]) <= max_bits:
+                parent[root(a)] = root(b)
+    members: dict[int, set[str]] = {}
+    for i, (fid, _) in enumerate(figs):
+        members.setdefault(root(i), set()).add(fid)
+    return {fid: members[root(i)] for i, (fid, _) in enumerate(figs)}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -56,6 +83,15 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))]
 
 
+def _queries(
+    src: Image.Image, fid: str, seed: int, names: list[str] | None, per_figure: int
+) -> list[tuple[tuple[str, ...], Image.Image]]:
+    """The fixed set (one query per named perturbation) or per_figure randomised queries."""
+    if names:
+        return [((n,), PERTURBATIONS[n](src, random.Random(f"{seed}:{fid}:{n}"))) for n in names]
+    return [random_query(src, random.Random(f"{seed}:{fid}:{j}")) for j in range(per_figure)]
+
+
 def evaluate(
     retriever: Retriever,
     perturbations: list[str] | None = None,
@@ -64,11 +100,18 @@ def evaluate(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
     exclude: str | None = None,
+    per_figure: int = 8,
 ) -> dict[str, Any]:
-    """Run every (figure, perturbation) query and the out-of-corpus queries."""
-    names = perturbations or sorted(PERTURBATIONS)
+    """Run the perturbed queries of every indexed figure and the out-of-corpus queries.
+
+    perturbations: names from the fixed set (one query each); None draws per_figure randomised
+    queries per figure instead, each one to three families with parameters drawn from ranges.
+    A query counts under every family it combines, and under `combo_N` for its N families.
+    """
+    names = perturbations
     out = Outcome()
     figs = indexed_figures(retriever, limit, seed, exclude)
+    groups = duplicate_groups(indexed_figures(retriever, None, seed, exclude))
     # warm-up, untimed: model loads belong to start-up, not to query latency
     retriever.search("", synthetic_figure(1), k=5)
     if figs:
@@ -77,18 +120,23 @@ def evaluate(
     for fid, path in figs:
         with Image.open(path) as im:
             src = im.convert("RGB")
-        for name in names:
-            rng = random.Random(f"{seed}:{fid}:{name}")
-            query = PERTURBATIONS[name](src, rng)
+        for families, query in _queries(src, fid, seed, names, per_figure):
             t = time.perf_counter()
             resp = retriever.search("", query, k=5)
             out.latency_ms.append((time.perf_counter() - t) * 1000)
-            out.ranks.setdefault(name, []).append(_rank(resp.hits, fid))
+            strict, grouped = _rank(resp.hits, {fid}), _rank(resp.hits, groups.get(fid, {fid}))
+            keys = list(families) if names else [*families, f"combo_{len(families)}"]
+            for key in keys:
+                out.ranks.setdefault(key, []).append(strict)
+                out.grouped.setdefault(key, []).append(grouped)
+            out.ranks.setdefault("_all", []).append(strict)
+            out.grouped.setdefault("_all", []).append(grouped)
             if progress:
                 progress(1)
     for j in range(n_ooc):
         rng = random.Random(f"ooc:{seed}:{j}")
-        query = PERTURBATIONS[rng.choice(names)](synthetic_figure(10_000_000 + j), rng)
+        ooc = synthetic_figure(10_000_000 + j)
+        query = PERTURBATIONS[rng.choice(names)](ooc, rng) if names else random_query(ooc, rng)[1]
         t = time.perf_counter()
         resp = retriever.search("", query, k=5)
         out.ooc_latency_ms.append((time.perf_counter() - t) * 1000)
@@ -108,7 +156,7 @@ def _lat(values: list[float]) -> dict[str, float | None]:
 
 
 def summarize(out: Outcome) -> dict[str, Any]:
-    """recall@1, recall@5, MRR per perturbation and overall; rejection; p50/p95 latency."""
+    """recall@1, recall@5, MRR per family and overall, strict and with near-duplicates grouped."""
 
     def stats(ranks: list[int | None]) -> dict[str, float]:
         n = len(ranks) or 1
@@ -119,11 +167,12 @@ def summarize(out: Outcome) -> dict[str, Any]:
             "mrr": round(sum(1 / r for r in ranks if r) / n, 4),
         }
 
-    every = [r for rs in out.ranks.values() for r in rs]
     lat = out.latency_ms + out.ooc_latency_ms
     return {
-        "overall": stats(every),
-        "per_perturbation": {k: stats(v) for k, v in sorted(out.ranks.items())},
+        "overall": stats(out.ranks.get("_all", [])),
+        "overall_grouped": stats(out.grouped.get("_all", [])),
+        "per_perturbation": {k: stats(v) for k, v in sorted(out.ranks.items()) if k != "_all"},
+        "per_perturbation_grouped": {k: stats(v) for k, v in sorted(out.grouped.items()) if k != "_all"},
         "ooc": {
             "n": len(out.ooc_rejected),
             "rejection_rate": round(sum(out.ooc_rejected) / (len(out.ooc_rejected) or 1), 4),

@@ -63,6 +63,9 @@ def search(
             )
         click.echo(f"{h.rank}. [{tag}] {label(h)}  score={h.score:.4f}{extra}")
         click.echo(textwrap.indent(textwrap.shorten(h.text, 300), "   "))
+    for group in resp.near_duplicates:
+        ranks = ", ".join(map(str, group[:-1])) + f" and {group[-1]}"
+        click.echo(f"note: hits {ranks} show near-identical figures; any of them may be the one pictured")
 
 
 @cli.command()

@@ -1,8 +1,13 @@
-"""ORB local features of the normalised figure, cached beside each stored crop."""
+"""ORB local features of the normalised figure, cached beside each stored crop.
+
+The same file also holds the figure's view vectors: the global image vector of a few
+sub-windows, so a photo of part of a figure can be shortlisted by the part it shows.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -21,6 +26,8 @@ class Features:
     points: np.ndarray
     descriptors: np.ndarray | None
     size: tuple[int, int]
+    views: np.ndarray | None = None  # (n, dim) image vectors of sub-windows; None when not computed
+    views_model: str = ""  # fingerprint of the image embedder that computed the views
 
 
 _orb = cv2.ORB_create(nfeatures=1500, fastThreshold=12)
@@ -42,20 +49,47 @@ def features(img: Image.Image) -> Features:
 def save_features(f: Features, path: Path) -> None:
     """Cache features beside the figure so queries never recompute them."""
     desc = f.descriptors if f.descriptors is not None else np.zeros((0, 32), np.uint8)
+    extra = (
+        {}
+        if f.views is None
+        else {"views": f.views.astype(np.float32), "views_model": np.array(f.views_model)}
+    )
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, points=f.points, descriptors=desc, size=np.array(f.size))
+    np.savez(tmp, points=f.points, descriptors=desc, size=np.array(f.size), **extra)
     tmp.replace(path)
 
 
 def load_features(image_path: Path, save: bool = True) -> Features:
     """Cached features of a stored figure; computed on a miss, and saved only when save is set."""
     cache = image_path.with_suffix(".orb.npz")
-    if cache.exists():
-        with np.load(cache) as z:
-            desc = z["descriptors"]
-            return Features(z["points"], desc if len(desc) else None, (int(z["size"][0]), int(z["size"][1])))
+    cached = read_features(cache)
+    if cached is not None:
+        return cached
     with Image.open(image_path) as im:
         f = features(im)
     if save:
         save_features(f, cache)
     return f
+
+
+def read_features(path: Path) -> Features | None:
+    """A feature file's contents, or None when there is none; a damaged file raises."""
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _read(str(path), stamp)
+
+
+@lru_cache(maxsize=1024)  # ~75 KB each: every figure of a 1k-figure index
+def _read(path: str, stamp: int) -> Features:
+    """One feature file, kept in memory: a warm process verifies the same figures again and again.
+
+    Keyed by modification time too, so a file rewritten by a re-index is read afresh.
+    """
+    with np.load(path) as z:
+        desc = z["descriptors"]
+        views = z["views"] if "views" in z.files else None
+        model = str(z["views_model"]) if "views_model" in z.files else ""
+        size = (int(z["size"][0]), int(z["size"][1]))
+        return Features(z["points"], desc if len(desc) else None, size, views, model)

@@ -32,3 +32,8 @@ def gnuplot_pdf() -> Path:
 def asymptote_pdf() -> Path:
     """asymptote.pdf from asymptote-doc: 196 pages with ~70 vector plots and diagrams."""
     return debian_doc("asymptote-doc", "usr/share/doc/asymptote/asymptote.pdf")
+
+
+def gle_pdf() -> Path:
+    """gle-manual.pdf from gle-graphics-manual: 116 pages, ~140 plots, diagrams and samples."""
+    return debian_doc("gle-graphics-manual", "usr/share/gle-graphics/doc/gle-manual.pdf")

@@ -84,3 +84,81 @@ PERTURBATIONS = {
     "inverted": lambda im, rng: ImageOps.invert(im.convert("RGB")),
     "blur": lambda im, rng: im.filter(ImageFilter.GaussianBlur(1.5)),
 }
+
+
+# Randomised queries: every parameter is drawn per query from a range, so no method can be
+# tuned to a fixed set of values. Geometric changes come first, then light and colour, then
+# the camera's blur, noise and JPEG, as a photo of a printed page would see them.
+ORDER = ("crop", "perspective", "rotate", "scale", "light", "grayscale", "invert", "blur", "noise", "jpeg")
+FAMILIES = tuple(sorted(ORDER))
+
+
+def _random_crop(img: Image.Image, rng: random.Random) -> Image.Image:
+    w, h = img.size
+    cw, ch = max(8, int(w * rng.uniform(0.5, 0.85))), max(8, int(h * rng.uniform(0.5, 0.85)))
+    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    return img.crop((x, y, x + cw, y + ch))
+
+
+def perspective(img: Image.Image, rng: random.Random, jitter: float = 0.12) -> Image.Image:
+    """Tilt the page: each corner moves inward by up to `jitter` of a side."""
+    import cv2
+
+    a = np.asarray(img.convert("RGB"))
+    h, w = a.shape[:2]
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    sign = np.float32([[1, 1], [-1, 1], [-1, -1], [1, -1]])
+    dst = src + sign * np.float32(
+        [[rng.uniform(0, jitter) * w, rng.uniform(0, jitter) * h] for _ in range(4)]
+    )
+    m = cv2.getPerspectiveTransform(src, dst)
+    grey = rng.randint(60, 200)  # the table around the paper
+    return Image.fromarray(cv2.warpPerspective(a, m, (w, h), borderValue=(grey, grey, grey)))
+
+
+def uneven_light(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A lamp off to one side, a vignette and a warm or cool tint."""
+    a = np.asarray(img.convert("RGB"), dtype=np.float32)
+    h, w = a.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    theta = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(theta) * (xx / w - 0.5) + np.sin(theta) * (yy / h - 0.5)) + 0.5
+    depth = rng.uniform(0.25, 0.55)
+    r2 = ((xx / w - 0.5) ** 2 + (yy / h - 0.5) ** 2) * 2
+    light = (1 - depth * (1 - ramp)) * (1 - rng.uniform(0, 0.3) * r2)
+    tint = np.float32([1.0, rng.uniform(0.92, 1.0), rng.uniform(0.82, 1.0)])
+    if rng.random() < 0.5:
+        tint = tint[::-1].copy()
+    return Image.fromarray(np.clip(a * light[..., None] * tint, 0, 255).astype(np.uint8))
+
+
+def sensor_noise(img: Image.Image, rng: random.Random) -> Image.Image:
+    """Gaussian sensor noise of a random strength."""
+    a = np.asarray(img.convert("RGB"), dtype=np.float32)
+    nrng = np.random.default_rng(rng.randint(0, 1 << 30))
+    return Image.fromarray(np.clip(a + nrng.normal(0, rng.uniform(3, 12), a.shape), 0, 255).astype(np.uint8))
+
+
+RANDOM = {
+    "crop": _random_crop,
+    "perspective": perspective,
+    "rotate": lambda im, rng: rotate(im, rng.uniform(-20, 20)),
+    "scale": lambda im, rng: scale(im, float(np.exp(rng.uniform(np.log(0.3), np.log(3.0))))),
+    "light": uneven_light,
+    "grayscale": lambda im, rng: ImageOps.grayscale(im).convert("RGB"),
+    "invert": lambda im, rng: ImageOps.invert(im.convert("RGB")),
+    "blur": lambda im, rng: im.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.5))),
+    "noise": sensor_noise,
+    "jpeg": lambda im, rng: jpeg(im, rng.randint(25, 80)),
+}
+
+
+def random_query(img: Image.Image, rng: random.Random) -> tuple[tuple[str, ...], Image.Image]:
+    """One, two or three perturbation families with random parameters, applied in camera order."""
+    n = rng.choice((1, 2, 2, 3))
+    chosen = set(rng.sample(FAMILIES, n))
+    out = img.convert("RGB")
+    for name in ORDER:
+        if name in chosen:
+            out = RANDOM[name](out, rng)
+    return tuple(name for name in ORDER if name in chosen), out

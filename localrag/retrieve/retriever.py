@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,8 @@ from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.photo import PhotoReader
 from localrag.embed.base import ImageEmbedder, TextEmbedder
+from localrag.embed.phash import NEAR_DUPLICATE_BITS, hamming, phash
+from localrag.embed.views import view_scores
 from localrag.errors import ConfigError
 from localrag.retrieve import verify as sv
 from localrag.retrieve.fusion import rrf
@@ -24,7 +26,10 @@ from localrag.store import SearchResult, Store
 from localrag.store.blobs import Blobs
 
 CANDIDATES = 20
-VERIFY_TOP = 8
+# Figures re-scored by their view vectors (a photo of a part of a figure), then verified:
+# both bounded, so a query's cost does not grow with the collection.
+RESCORE = 50
+VERIFY_TOP = 12
 # Exact search below this many figures: HNSW loses outliers in collections dominated by one
 # dense cluster of near-identical figures (measured: 3 of 7 unreachable among 10k), and a
 # 50k x 744 matrix product still takes only milliseconds.
@@ -74,6 +79,7 @@ class SearchResponse:
     photo_text: str = ""
     visual_match: bool = False
     best_photo_similarity: float = 0.0
+    near_duplicates: list[list[int]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The stable `search --json` document (plus what the photo matched, if one was given)."""
@@ -82,6 +88,7 @@ class SearchResponse:
             "hits": [h.as_json() for h in self.hits],
             "visual_match": self.visual_match,
             "photo_text": self.photo_text or None,
+            "near_duplicates": self.near_duplicates,
         }
 
 
@@ -209,12 +216,14 @@ class Retriever:
             photo_text = self.photo_reader.read(image)
             if photo_text:
                 self._text(photo_text, sig, prefix="photo_")
+        hits = self._fuse(sig, matches, k)
         return SearchResponse(
             query,
-            self._fuse(sig, matches, k),
+            hits,
             photo_text,
             bool(matches),
             sig.best("photo_text_dense", "photo_figure_dense"),
+            near_duplicate_ranks(hits),
         )
 
     def _text(self, text: str, sig: Signals, prefix: str = "") -> None:
@@ -229,15 +238,43 @@ class Retriever:
             sig.found.update(self._fetch(missing))
 
     def _visual(self, image: Image.Image, sig: Signals) -> dict[str, sv.Match]:
-        """Global-vector shortlist, then geometric verification of a bounded candidate set."""
-        iv = self.image_embedder.embed_images([image])[0]
-        res = self.nearest_figures(iv, CANDIDATES)
+        """Global-vector shortlist re-scored by view vectors, then geometric verification.
+
+        Returns the verified matches; weak ones only join the ranking, as the `local` signal.
+        """
+        iv = np.asarray(self.image_embedder.embed_images([image])[0], np.float32)
+        res = self._rescored(self.nearest_figures(iv, RESCORE), iv)[:CANDIDATES]
         sig.add("visual", res)
-        matches = self._verify(image, res[:VERIFY_TOP])
-        if matches:
-            ranked = sorted(matches.items(), key=lambda kv: -kv[1].inliers)
-            sig.rankings["verified"] = [(i, float(m.inliers)) for i, m in ranked]
+        found = self._verify(image, res[:VERIFY_TOP])
+        matches = {i: m for i, m in found.items() if m.verified}
+        weak = {i: m for i, m in found.items() if not m.verified}
+        for name, group in (("verified", matches), ("local", weak)):
+            if group:
+                ranked = sorted(group.items(), key=lambda kv: -kv[1].inliers)
+                sig.rankings[name] = [(i, float(m.inliers)) for i, m in ranked]
         return matches
+
+    def _rescored(self, res: list[SearchResult], vector: np.ndarray) -> list[SearchResult]:
+        """Each figure scored by the best of its whole and its windows (a photo of a part)."""
+        fp = self.image_embedder.fingerprint
+        out = []
+        for r in res:
+            best = r.similarity
+            feats = self._features(r)
+            if feats is not None:
+                best = max(best, view_scores(feats, vector, fp) or best)
+            out.append(SearchResult(r.id, best, r.document, r.metadata))
+        return sorted(out, key=lambda r: -r.similarity)
+
+    def _features(self, r: SearchResult) -> sv.Features | None:
+        """A shortlisted figure's stored features; None when its blob is damaged or gone."""
+        if not r.metadata.get("image"):
+            return None
+        try:
+            # a query never writes: a missing feature file is computed in memory
+            return sv.load_features(Path(r.metadata["image"]), save=False)
+        except Exception:  # a damaged or vanished blob costs this candidate, never the search
+            return None
 
     @cached_property
     def _image_matrix(self) -> tuple[list[str], np.ndarray] | None:
@@ -263,7 +300,7 @@ class Retriever:
         ]
 
     def _fuse(self, sig: Signals, matches: dict[str, sv.Match], k: int) -> list[Hit]:
-        fused, details = rrf(sig.rankings, {"verified": 3.0, "visual": 1.5})
+        fused, details = rrf(sig.rankings, {"verified": 3.0, "local": 2.0, "visual": 1.5})
         found = sig.found
         for i, m in matches.items():
             fused[i] += 1.0 + m.inliers / 10000  # a geometric match outranks any unverified hit
@@ -301,13 +338,37 @@ class Retriever:
         q = self.image_embedder.features(image)
         out: dict[str, sv.Match] = {}
         for r in cands:
-            if r.id in out or not r.metadata.get("image"):
+            feats = None if r.id in out else self._features(r)
+            if feats is None:
                 continue
             try:
-                # a query never writes: a missing feature file is computed in memory
-                m = sv.verify(q, sv.load_features(Path(r.metadata["image"]), save=False))
-            except Exception:  # a damaged or vanished blob costs this candidate, never the search
+                m = sv.match(q, feats)
+            except Exception:  # a malformed feature file costs this candidate, never the search
                 continue
             if m is not None:
                 out[r.id] = m
         return out
+
+
+@lru_cache(maxsize=4096)
+def _phash_of(path: str) -> int | None:
+    try:
+        with Image.open(path) as im:
+            return phash(im)
+    except Exception:  # a vanished blob just cannot be compared
+        return None
+
+
+def near_duplicate_ranks(hits: list[Hit]) -> list[list[int]]:
+    """Ranks of figure hits that show near-identical figures, grouped (repeated plots, revisions)."""
+    figs = [(h.rank, _phash_of(h.image)) for h in hits if h.figure is not None and h.image]
+    groups: list[list[tuple[int, int]]] = []
+    for rank, hsh in figs:
+        if hsh is None:
+            continue
+        home = next((g for g in groups if any(hamming(hsh, o) <= NEAR_DUPLICATE_BITS for _, o in g)), None)
+        if home is None:
+            groups.append([(rank, hsh)])
+        else:
+            home.append((rank, hsh))
+    return [[r for r, _ in g] for g in groups if len(g) > 1]

@@ -12,14 +12,18 @@ from localrag.embed.orb import Features, features, load_features, save_features
 MIN_INLIERS = 25
 MIN_INLIER_RATIO = 0.3  # of ratio-test survivors: repeated corners in line art fool counts alone
 SURE_INLIERS = 50  # this many agreeing points is a match whatever the ratio (large crops)
+# A weaker geometric agreement still orders candidates when nothing verifies (a blurred or
+# noisy photo of a sparse plot keeps 8-24 inliers), but never counts as "the manual shows this".
+WEAK_INLIERS = 8
 
 
 @dataclass(frozen=True)
 class Match:
-    """A verified match: inliers and the region of the figure the query covers."""
+    """A geometric match: inliers, the region of the figure the query covers, and whether it verifies."""
 
     inliers: int
     region: tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the figure
+    verified: bool = True
 
 
 _matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
@@ -27,13 +31,19 @@ _matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
 
 def verify(query: Features, cand: Features) -> Match | None:
     """Match query to candidate; a homography with enough inliers is a verified match."""
+    m = match(query, cand)
+    return m if m is not None and m.verified else None
+
+
+def match(query: Features, cand: Features) -> Match | None:
+    """The plausible homography between query and candidate, verified or weak; None when none."""
     if query.descriptors is None or cand.descriptors is None:
         return None
     if len(query.descriptors) < 8 or len(cand.descriptors) < 8:
         return None
     pairs = _matcher.knnMatch(query.descriptors, cand.descriptors, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.75 * p[1].distance]
-    if len(good) < MIN_INLIERS:
+    if len(good) < WEAK_INLIERS:
         return None
     src = query.points[[m.queryIdx for m in good]]
     dst = cand.points[[m.trainIdx for m in good]]
@@ -41,15 +51,14 @@ def verify(query: Features, cand: Features) -> Match | None:
     if hom is None or mask is None:
         return None
     inl = int(mask.sum())
-    if inl < MIN_INLIERS or (inl < SURE_INLIERS and inl < MIN_INLIER_RATIO * len(good)):
+    if inl < WEAK_INLIERS or not _plausible(hom):
         return None
-    if not _plausible(hom):
-        return None
+    verified = inl >= MIN_INLIERS and (inl >= SURE_INLIERS or inl >= MIN_INLIER_RATIO * len(good))
     pts = dst[mask.ravel().astype(bool)]
     w, h = cand.size
     x0, y0 = pts.min(0)
     x1, y1 = pts.max(0)
-    return Match(inl, (float(x0 / w), float(y0 / h), float(x1 / w), float(y1 / h)))
+    return Match(inl, (float(x0 / w), float(y0 / h), float(x1 / w), float(y1 / h)), verified)
 
 
 def _plausible(hom: np.ndarray) -> bool:
@@ -59,4 +68,14 @@ def _plausible(hom: np.ndarray) -> bool:
     return 0.01 < det < 100 and abs(hom[2, 0] / hom[2, 2]) < 0.005 and abs(hom[2, 1] / hom[2, 2]) < 0.005
 
 
-__all__ = ["MIN_INLIERS", "Features", "Match", "features", "load_features", "save_features", "verify"]
+__all__ = [
+    "MIN_INLIERS",
+    "WEAK_INLIERS",
+    "Features",
+    "Match",
+    "features",
+    "load_features",
+    "match",
+    "save_features",
+    "verify",
+]
