@@ -159,3 +159,17 @@ def test_search_reports_near_duplicate_figures(tmp_path):
     distinct = run_json(data, "search", "--image", str(docs / "other.png"), "-k", "3")
     assert distinct["near_duplicates"] == [[2, 3]] or distinct["near_duplicates"] == []
     assert distinct["hits"][0]["image"] not in tops
+
+
+def test_eval_visual_script_reports_families_and_groups(indexed_home, tmp_path, capsys):
+    import eval_visual
+
+    out = tmp_path / "report.json"
+    argv = ["--data-dir", str(indexed_home / "data"), "--limit", "3", "--per-figure", "3", "--ooc", "2"]
+    assert eval_visual.main([*argv, "--seed", "1", "--json", str(out)]) == 0
+    report = yaml.safe_load(out.read_text())
+    assert report["overall"]["n"] == 9 and report["ooc"]["n"] == 2
+    assert report["mode"] == "random x3, seed 1"
+    assert set(report["per_perturbation"]) == set(report["per_perturbation_grouped"])
+    combos = {k for k in report["per_perturbation"] if k.startswith("combo_")}
+    assert combos and combos <= {"combo_1", "combo_2", "combo_3"}
