@@ -13,7 +13,7 @@ from PIL import Image
 
 from localrag.answer import Answerer
 from localrag.bench.synthetic import figure as synthetic_figure
-from localrag.embed.phash import NEAR_DUPLICATE_BITS, hamming, phash
+from localrag.embed.phash import near_duplicate_groups, phash
 from localrag.evaluation.perturb import PERTURBATIONS, random_query
 from localrag.retrieve import Retriever
 
@@ -51,28 +51,17 @@ def _rank(hits: list[Any], targets: set[str]) -> int | None:
     return next((r for r, i in enumerate(figure_ids, start=1) if i in targets), None)
 
 
-def duplicate_groups(figs: list[tuple[str, str]], max_bits: int = NEAR_DUPLICATE_BITS) -> dict[str, set[str]]:
-    """Each figure's near-duplicates (itself included): perceptual hashes within max_bits, chained."""
+def duplicate_groups(figs: list[tuple[str, str]]) -> dict[str, set[str]]:
+    """Each figure's near-duplicates (itself included), by perceptual hash."""
     hashes = []
     for _, path in figs:
         with Image.open(path) as im:
             hashes.append(phash(im))
-    parent = list(range(len(figs)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a in range(len(figs)):
-        for b in range(a + 1, len(figs)):
-            if hamming(hashes[a], hashes[b]) <= max_bits:
-                parent[root(a)] = root(b)
+    labels = near_duplicate_groups(hashes)
     members: dict[int, set[str]] = {}
-    for i, (fid, _) in enumerate(figs):
-        members.setdefault(root(i), set()).add(fid)
-    return {fid: members[root(i)] for i, (fid, _) in enumerate(figs)}
+    for (fid, _), g in zip(figs, labels, strict=True):
+        members.setdefault(g, set()).add(fid)
+    return {fid: members[g] for (fid, _), g in zip(figs, labels, strict=True)}
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -24,3 +24,21 @@ def phash(img: Image.Image) -> int:
 def hamming(a: int, b: int) -> int:
     """Bits that differ between two hashes."""
     return (a ^ b).bit_count()
+
+
+def near_duplicate_groups(hashes: list[int | None], max_bits: int = NEAR_DUPLICATE_BITS) -> list[int]:
+    """A group label per hash: hashes within max_bits share one, chained; None stays alone."""
+    parent = list(range(len(hashes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, ha in enumerate(hashes):
+        for b in range(a + 1, len(hashes)):
+            hb = hashes[b]
+            if ha is not None and hb is not None and hamming(ha, hb) <= max_bits:
+                parent[root(a)] = root(b)
+    return [root(i) for i in range(len(hashes))]

@@ -17,10 +17,10 @@ def jpeg(img: Image.Image, quality: int) -> Image.Image:
     return Image.open(buf).convert("RGB")
 
 
-def crop(img: Image.Image, keep: float, rng: random.Random) -> Image.Image:
-    """Keep a random window of `keep` of each side."""
+def crop(img: Image.Image, keep: float, rng: random.Random, keep_h: float | None = None) -> Image.Image:
+    """Keep a random window of `keep` of the width and `keep_h` (default: the same) of the height."""
     w, h = img.size
-    cw, ch = int(w * keep), int(h * keep)
+    cw, ch = max(8, int(w * keep)), max(8, int(h * (keep if keep_h is None else keep_h)))
     x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
     return img.crop((x, y, x + cw, y + ch))
 
@@ -93,13 +93,6 @@ ORDER = ("crop", "perspective", "rotate", "scale", "light", "grayscale", "invert
 FAMILIES = tuple(sorted(ORDER))
 
 
-def _random_crop(img: Image.Image, rng: random.Random) -> Image.Image:
-    w, h = img.size
-    cw, ch = max(8, int(w * rng.uniform(0.5, 0.85))), max(8, int(h * rng.uniform(0.5, 0.85)))
-    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-    return img.crop((x, y, x + cw, y + ch))
-
-
 def perspective(img: Image.Image, rng: random.Random, jitter: float = 0.12) -> Image.Image:
     """Tilt the page: each corner moves inward by up to `jitter` of a side."""
     import cv2
@@ -140,7 +133,7 @@ def sensor_noise(img: Image.Image, rng: random.Random) -> Image.Image:
 
 
 RANDOM = {
-    "crop": _random_crop,
+    "crop": lambda im, rng: crop(im, rng.uniform(0.5, 0.85), rng, rng.uniform(0.5, 0.85)),
     "perspective": perspective,
     "rotate": lambda im, rng: rotate(im, rng.uniform(-20, 20)),
     "scale": lambda im, rng: scale(im, float(np.exp(rng.uniform(np.log(0.3), np.log(3.0))))),

@@ -15,7 +15,7 @@ from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.photo import PhotoReader
 from localrag.embed.base import ImageEmbedder, TextEmbedder
-from localrag.embed.phash import NEAR_DUPLICATE_BITS, hamming, phash
+from localrag.embed.phash import near_duplicate_groups, phash
 from localrag.embed.views import view_scores
 from localrag.errors import ConfigError
 from localrag.retrieve import verify as sv
@@ -361,14 +361,8 @@ def _phash_of(path: str) -> int | None:
 
 def near_duplicate_ranks(hits: list[Hit]) -> list[list[int]]:
     """Ranks of figure hits that show near-identical figures, grouped (repeated plots, revisions)."""
-    figs = [(h.rank, _phash_of(h.image)) for h in hits if h.figure is not None and h.image]
-    groups: list[list[tuple[int, int]]] = []
-    for rank, hsh in figs:
-        if hsh is None:
-            continue
-        home = next((g for g in groups if any(hamming(hsh, o) <= NEAR_DUPLICATE_BITS for _, o in g)), None)
-        if home is None:
-            groups.append([(rank, hsh)])
-        else:
-            home.append((rank, hsh))
-    return [[r for r, _ in g] for g in groups if len(g) > 1]
+    figs = [h for h in hits if h.figure is not None and h.image]
+    groups: dict[int, list[int]] = {}
+    for h, g in zip(figs, near_duplicate_groups([_phash_of(h.image) for h in figs]), strict=True):
+        groups.setdefault(g, []).append(h.rank)
+    return [ranks for ranks in groups.values() if len(ranks) > 1]
