@@ -13,6 +13,7 @@ from localrag.describe.photo import PhotoReader
 from localrag.embed.base import ImageEmbedder, TextEmbedder
 from localrag.embed.bovw import HybridImageEmbedder
 from localrag.embed.descriptor import EdgeDescriptorEmbedder
+from localrag.embed.onnx_text import OnnxTextEmbedder
 from localrag.embed.sbert import SentenceTransformerEmbedder
 from localrag.errors import ConfigError
 from localrag.gpu import fits_together, vram_budget_mib
@@ -46,8 +47,11 @@ class Components:
 
     @cached_property
     def text_embedder(self) -> TextEmbedder:
-        """Sentence-transformers text model."""
-        return SentenceTransformerEmbedder(self._required("text_embedder"), self.settings.n_threads)
+        """Sentence-transformers text model, on torch or on ONNX Runtime."""
+        spec = self._required("text_embedder")
+        if spec.embedder.backend == "onnx":
+            return OnnxTextEmbedder(spec, self.settings.n_threads)
+        return SentenceTransformerEmbedder(spec, self.settings.n_threads)
 
     @cached_property
     def image_embedder(self) -> ImageEmbedder:

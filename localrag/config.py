@@ -23,6 +23,11 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "localrag"
 
 
+def cache_dir() -> Path:
+    """$XDG_CACHE_HOME/localrag: files that can be made again (exported graphs, corpora, weights)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "localrag"
+
+
 def default_threads() -> int:
     """Physical-ish core count: llama.cpp gets slower, not faster, on hyperthreads."""
     try:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.base import Describer, Description, compose
@@ -24,12 +26,15 @@ from localrag.ingest import Figure, ParsedDocument, content_id, discover, file_s
 from localrag.pipeline import Prefetch
 from localrag.retrieve.keyword import keyword_row
 from localrag.sources import absolute_path, exists, printable, source_of
-from localrag.state import FORMAT, FileRow, KeywordRow, State
+from localrag.state import FORMAT, Committed, FileRow, KeywordRow, State
 from localrag.store import COLLECTIONS, Record, Store
 from localrag.store.blobs import Blobs, features_key, key_for, page_key
 from localrag.store.lock import writer_lock
 from localrag.upgrade import upgrade
 
+FLUSH_TEXTS = 256  # texts (chunks and figure descriptions) embedded in one call, across files
+FLUSH_FILES = 32  # finished files written to the store together, at most
+FLUSH_FIGURES = 32  # figure crops held for the embedder, at most (raster photos are large)
 ROOM_FACTOR = 4  # free space wanted per byte of raw records before a file is written
 ROOM_MARGIN = 1 << 20  # and this much on top, for the state DB and Chroma's bookkeeping
 
@@ -98,17 +103,76 @@ class _Part:
     descriptions: list[Description] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False)
 class _FileWork:
     """The records of the file being indexed, gathered part by part until its end."""
 
     n: int
+    path: Path
+    source: str
+    sha: str
     records: dict[str, list[Record]] = field(default_factory=lambda: {name: [] for name in COLLECTIONS})
     keys: set[str] = field(default_factory=set)
     pages: int = 0
     chunks: int = 0
     figures: int = 0
     failed: bool = False
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """(pages, chunks, figures), as the state DB records them."""
+        return self.pages, self.chunks, self.figures
+
+
+@dataclass
+class _Pending:
+    """Parts waiting for the text embedder and files waiting for the store, across files."""
+
+    parts: list[tuple[_FileWork, _Part, int]] = field(default_factory=list)  # with its first chunk
+    done: list[_FileWork] = field(default_factory=list)
+    texts: int = 0
+    figures: int = 0
+
+    def add(self, work: _FileWork, item: _Part, summary: Summary) -> None:
+        """Queue a part; the file's counts move on now, so chunk ids number the whole document."""
+        part = item.part
+        assert part is not None
+        summary.warnings.extend(part.warnings)
+        self.parts.append((work, item, work.chunks))
+        self.texts += len(part.chunks) + len(part.figures)
+        self.figures += len(part.figures)
+        work.pages = part.pages
+        work.chunks += len(part.chunks)
+        work.figures += len(part.figures)
+
+    def full(self) -> bool:
+        """Enough to embed in one call, or enough files to write."""
+        return self.texts >= FLUSH_TEXTS or self.figures >= FLUSH_FIGURES or len(self.done) >= FLUSH_FILES
+
+    def forget(self, work: _FileWork) -> None:
+        """Drop a failed file's queued parts."""
+        self.parts = [p for p in self.parts if p[0] is not work]
+        self.done = [w for w in self.done if w is not work]
+        self.texts = sum(len(it.part.chunks) + len(it.part.figures) for _, it, _ in self.parts if it.part)
+        self.figures = sum(len(it.part.figures) for _, it, _ in self.parts if it.part)
+
+    def take(self) -> tuple[list[tuple[_FileWork, _Part, int]], list[_FileWork]]:
+        """Everything queued, leaving the queue empty."""
+        parts, done = self.parts, self.done
+        self.parts, self.done, self.texts, self.figures = [], [], 0, 0
+        return parts, done
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    """One file's new records, as write_files replaces its old ones with them."""
+
+    source: str
+    raw: bytes  # the path as bytes, so that any file name round-trips
+    sha: str
+    counts: tuple[int, int, int]
+    records: dict[str, list[Record]]
+    keys: set[str]
 
 
 class ProgressSink:
@@ -148,6 +212,8 @@ class Indexer:
         self.blobs = Blobs(settings.blobs_dir)
         self._state: State | None = None
         self._store: Store | None = None
+        # taken by the stages that keep every core busy, so that they take turns
+        self._cpu = threading.Lock()
 
     @classmethod
     def of(cls, settings: Settings, components: Components, describer: Describer | None = None) -> Indexer:
@@ -292,12 +358,14 @@ class Indexer:
         writes never join a transaction of the thread that commits files.
         """
         cache = State(self.settings.state_db)
+        gate = self._cpu if self.describer.cpu_bound else contextlib.nullcontext()
         try:
             for item in stream:
                 if item.part is not None:
                     t = time.perf_counter()
                     try:
-                        item.descriptions = self._describe(item.part.figures, summary, sink, cache)
+                        with gate:
+                            item.descriptions = self._describe(item.part.figures, summary, sink, cache)
                     except IngestError as err:
                         item.part, item.error = None, err
                     summary.times.describe += time.perf_counter() - t
@@ -308,68 +376,113 @@ class Indexer:
     def _index_files(self, todo: list[tuple[Path, str, str]], summary: Summary, sink: ProgressSink) -> None:
         """Parse -> describe -> embed -> store, each of the first two a thread one part ahead.
 
-        OCR or a VLM (which release the GIL) describe a part while the text embedder embeds
-        the one before and the parser renders the one after. Each file's records are kept
-        until its last part is in, then written at once; memory holds at most four parts'
-        figures and one part's page renders, however long the file.
+        A VLM on a GPU or a server describes a part while the text embedder embeds the one
+        before and the parser renders the one after. Work that keeps every core busy (OCR,
+        a VLM on the CPU, embedding) takes turns instead: on a small machine two such stages
+        at once only slow each other down. Parts of several files are embedded in one call,
+        and finished files are written to the store together, so small files do not pay a
+        model call and a store transaction each. Each file's records reach the store only
+        once its last part is in; memory holds a bounded number of parts' figures and one
+        part's page renders, however long the file.
         """
         if not todo:
             return
         # the text embedder loads (seconds) while the first part is parsed and described
         threading.Thread(target=self._load_embedder, name="localrag-load", daemon=True).start()
         work: _FileWork | None = None
+        pending = _Pending()
         parsed = Prefetch(self._parsed(todo, summary.times), depth=1)
-        with parsed, Prefetch(self._described(parsed, summary, sink), depth=1) as stream:
-            for item in stream:
-                path, source, sha = todo[item.n]
-                if work is None or work.n != item.n:
-                    work = _FileWork(item.n)
+        try:
+            with parsed, Prefetch(self._described(parsed, summary, sink), depth=1) as stream:
+                for item in stream:
+                    path, source, sha = todo[item.n]
+                    if work is None or work.n != item.n:
+                        work = _FileWork(item.n, path, source, sha)
+                    if work.failed:
+                        continue
+                    if item.error is not None:
+                        self._fail(work, item.error, pending, summary, sink)
+                    elif item.part is None:
+                        pending.done.append(work)
+                    else:
+                        pending.add(work, item, summary)
+                    if pending.full():
+                        self._flush(pending, summary, sink)
+        except (StoreError, ModelServerError):
+            with contextlib.suppress(LocalragError):  # files finished before the fault are kept
+                self._flush(pending, summary, sink)
+            raise
+        self._flush(pending, summary, sink)
+
+    def _fail(
+        self, work: _FileWork, err: IngestError, pending: _Pending, summary: Summary, sink: ProgressSink
+    ) -> None:
+        """One file cannot be read: drop what it had so far, say why, and go on with the next."""
+        summary.failed.append((err.path, err.reason))
+        sink.file_done(work.source, 0, 0)
+        work.failed = True
+        work.records = {}
+        pending.forget(work)
+
+    def _flush(self, pending: _Pending, summary: Summary, sink: ProgressSink) -> None:
+        """Embed the waiting parts in one call, then write the finished files in one go."""
+        parts, done = pending.take()
+        if parts:
+            t = time.perf_counter()
+            with self._cpu:
+                texts = [self._texts(item.part, item.descriptions) for _, item, _ in parts]
+                flat = [x for ts in texts for x in ts]
+                vecs = self.text_embedder.embed_texts(flat)
+            at = 0
+            for (work, item, first), ts in zip(parts, texts, strict=True):
+                part_vecs, at = vecs[at : at + len(ts)], at + len(ts)
                 if work.failed:
                     continue
                 try:
-                    if item.error is not None:
-                        raise item.error
-                    if item.part is None:
-                        t = time.perf_counter()
-                        self._guarded(lambda w=work, p=path, s=source, h=sha: self._finish(w, p, s, h))
-                        summary.times.store += time.perf_counter() - t
-                        summary.indexed.append(source)
-                        summary.pages += work.pages
-                        summary.figures += work.figures
-                        summary.chunks += work.chunks
-                        sink.file_done(source, work.pages, work.figures)
-                        work = None
-                    else:
-                        self._guarded(lambda w=work, it=item: self._add_part(w, it, summary))
+                    with self._cpu:
+                        recs, keys = self._records(item.part, item.descriptions, first, ts, part_vecs)
                 except IngestError as err:
-                    summary.failed.append((err.path, err.reason))
-                    sink.file_done(source, 0, 0)
-                    work.failed = True
-                    work.records = {}
+                    self._fail(work, err, pending, summary, sink)
+                    continue
+                for name, rs in recs.items():
+                    work.records[name].extend(rs)
+                work.keys |= keys
+            summary.times.embed += time.perf_counter() - t
+        done = [w for w in done if not w.failed]
+        if not done:
+            return
+        t = time.perf_counter()
+        files = [
+            FileWrite(w.source, os.fsencode(absolute_path(w.path)), w.sha, w.counts, w.records, w.keys)
+            for w in done
+        ]
+        try:
+            try:
+                self._guarded(lambda: self.write_files(files))
+            except StoreError:
+                if len(files) == 1:
+                    raise
+                # the batch was rolled back; one file at a time keeps every file that fits
+                for w, f in zip(done, files, strict=True):
+                    self._guarded(lambda f=f: self.write_files([f]))
+                    self._written(w, summary, sink)
+                return
+            for w in done:
+                self._written(w, summary, sink)
+        finally:
+            summary.times.store += time.perf_counter() - t
+
+    @staticmethod
+    def _written(w: _FileWork, summary: Summary, sink: ProgressSink) -> None:
+        summary.indexed.append(w.source)
+        summary.pages += w.pages
+        summary.figures += w.figures
+        summary.chunks += w.chunks
+        sink.file_done(w.source, w.pages, w.figures)
 
     def _load_embedder(self) -> None:
         with contextlib.suppress(LocalragError):  # a model that cannot load says so when it is used
             self.text_embedder.embed_texts(["load"])
-
-    def _add_part(self, work: _FileWork, item: _Part, summary: Summary) -> None:
-        part = item.part
-        assert part is not None
-        summary.warnings.extend(part.warnings)
-        t = time.perf_counter()
-        recs, part_keys = self._records(part, item.descriptions, first_chunk=work.chunks)
-        summary.times.embed += time.perf_counter() - t
-        for name, rs in recs.items():
-            work.records[name].extend(rs)
-        work.keys |= part_keys
-        work.pages, work.chunks, work.figures = (
-            part.pages,
-            work.chunks + len(part.chunks),
-            work.figures + len(part.figures),
-        )
-
-    def _finish(self, work: _FileWork, path: Path, source: str, sha: str) -> None:
-        counts = (work.pages, work.chunks, work.figures)
-        self.write_file(source, os.fsencode(absolute_path(path)), sha, counts, work.records, work.keys)
 
     def write_file(
         self,
@@ -380,27 +493,40 @@ class Indexer:
         records: dict[str, list[Record]],
         keys: set[str],
     ) -> None:
-        """Replace one source's records with new ones, crash-safely.
+        """Replace one source's records with new ones, crash-safely (see write_files)."""
+        self.write_files([FileWrite(source, raw, sha, counts, records, keys)])
+
+    def write_files(self, files: list[FileWrite]) -> None:
+        """Replace each file's records with new ones, crash-safely, in one store write per collection.
 
         Everything is computed and every blob written before this, so a failure earlier loses
         nothing. New records go in before the old ones go out; a fault (a full disk) rolls
-        back to the old records, and a kill leaves the file pending for the next run.
+        every file of the batch back to its old records, and a kill leaves them pending for
+        the next run.
         """
-        self._ensure_room(records)
-        old_row, old_keys = self.state.row(source), self.state.blob_keys(source)
-        old_ids = {name: set(self.store.ids_for_source(name, source)) for name in records}
-        new_ids = {name: {r.id for r in recs} for name, recs in records.items()}
-        self.state.begin_file(source, raw, keys)
+        everything = {name: [r for f in files for r in f.records.get(name, [])] for name in COLLECTIONS}
+        self._ensure_room(everything)
+        names = [name for name in COLLECTIONS if any(name in f.records for f in files)]
+        old = {f.source: (self.state.row(f.source), self.state.blob_keys(f.source)) for f in files}
+        old_ids = {n: {i for f in files for i in self.store.ids_for_source(n, f.source)} for n in names}
+        new_ids = {n: {r.id for r in everything[n]} for n in names}
+        self.state.begin_files([(f.source, f.raw, f.keys) for f in files])
         try:
-            for name, recs in records.items():
-                self.store.add(name, recs)
-            for name in records:
+            for name in names:
+                self.store.add(name, everything[name])
+            for name in names:
                 self.store.delete_ids(name, sorted(old_ids[name] - new_ids[name]))
         except (StoreError, sqlite3.Error):
-            self._roll_back(source, (old_row, old_keys), {n: new_ids[n] - old_ids[n] for n in records})
+            added = {n: new_ids[n] - old_ids[n] for n in names}
+            self._roll_back([(f.source, *old[f.source]) for f in files], added)
             raise
-        words = [keyword_row(r.id, r.document) for name in ("text", "figures") for r in records.get(name, [])]
-        self.state.commit_file(source, sha, counts, raw, keys, words)
+        self.state.commit_files(
+            Committed(
+                f.source, f.sha, f.counts, f.raw, f.keys,
+                [keyword_row(r.id, r.document) for n in ("text", "figures") for r in f.records.get(n, [])],
+            )
+            for f in files
+        )  # fmt: skip
 
     def _ensure_room(self, records: dict[str, list[Record]]) -> None:
         """Stop before a file's records go in when the disk clearly cannot hold them.
@@ -422,15 +548,16 @@ class Indexer:
             )
 
     def _roll_back(
-        self, source: str, old: tuple[FileRow | None, set[str]], added: dict[str, set[str]]
+        self, olds: list[tuple[str, FileRow | None, set[str]]], added: dict[str, set[str]]
     ) -> None:
-        """Take out what a failed write added and put the file's old state back, if the disk lets us."""
+        """Take out what a failed write added and put the files' old state back, if the disk lets us."""
         try:
             for name, ids in added.items():
                 self.store.delete_ids(name, sorted(ids))
-            self.state.restore(source, *old)
+            for source, row, keys in olds:
+                self.state.restore(source, row, keys)
         except (StoreError, sqlite3.Error):
-            pass  # the file stays pending: the next run re-indexes it, and `check` says so
+            pass  # the files stay pending: the next run re-indexes them, and `check` says so
 
     def _describe(
         self, figures: list[Figure], summary: Summary, sink: ProgressSink, cache: State
@@ -460,15 +587,30 @@ class Indexer:
             summary.described += len(todo)
         return [o for o in out if o is not None]
 
+    @staticmethod
+    def _texts(doc: ParsedDocument, descs: list[Description]) -> list[str]:
+        """What the text embedder gets for a part: its chunks, then its figures' descriptions."""
+        return [c.text for c in doc.chunks] + [
+            compose(f, d.body, d.ocr_text) for f, d in zip(doc.figures, descs, strict=True)
+        ]
+
     def _records(
-        self, doc: ParsedDocument, descs: list[Description], first_chunk: int = 0
+        self,
+        doc: ParsedDocument,
+        descs: list[Description],
+        first_chunk: int = 0,
+        texts: list[str] | None = None,
+        text_vecs: np.ndarray | None = None,
     ) -> tuple[dict[str, list[Record]], set[str]]:
         """Every record of a document part, and the blob keys they use (written by now).
 
         first_chunk: how many chunks earlier parts had, so chunk ids number the whole document.
+        texts, text_vecs: the part's texts and their vectors, when embedded with other parts.
         """
-        fig_texts = [compose(f, d.body, d.ocr_text) for f, d in zip(doc.figures, descs, strict=True)]
-        text_vecs = self.text_embedder.embed_texts([c.text for c in doc.chunks] + fig_texts)
+        texts = texts if texts is not None else self._texts(doc, descs)
+        if text_vecs is None:
+            text_vecs = self.text_embedder.embed_texts(texts)
+        fig_texts = texts[len(doc.chunks) :]
         keys: set[str] = set()
         page_imgs = dict(doc.page_blobs)  # written while the document was parsed
         for p, img in doc.page_images.items():  # a document parsed by a caller of its own

@@ -70,6 +70,11 @@ class ChatModel(ABC):
 
     @property
     @abstractmethod
+    def cpu_bound(self) -> bool:
+        """Whether it computes on this machine's CPU cores."""
+
+    @property
+    @abstractmethod
     def is_vision(self) -> bool:
         """Whether it takes images."""
 
@@ -152,6 +157,15 @@ class LlamaModel(ChatModel):
     def loaded(self) -> bool:
         """True while the weights are in memory."""
         return self._llm is not None
+
+    @property
+    def cpu_bound(self) -> bool:
+        """No layer offloaded, or a llama.cpp built without a GPU backend."""
+        if self.spec.llama.n_gpu_layers == 0:
+            return True
+        import llama_cpp
+
+        return not llama_cpp.llama_supports_gpu_offload()
 
     def expected_mib(self) -> int:
         """Weights + projector + KV cache, roughly what offloading all layers needs."""

@@ -139,6 +139,11 @@ class RemoteModel(ChatModel):
         self._lock = threading.RLock()  # identity() marks endpoints down while holding it
 
     @property
+    def cpu_bound(self) -> bool:
+        """The servers compute; this process waits on the network."""
+        return False
+
+    @property
     def is_vision(self) -> bool:
         """Describers take images; a generator only when its spec says `vision: true`."""
         p = self.spec.llama

@@ -76,6 +76,18 @@ class FileRow:
         return self.sha256 == PENDING
 
 
+@dataclass(frozen=True)
+class Committed:
+    """A file's row as commit_files writes it: counts are (pages, chunks, figures)."""
+
+    source: str
+    sha: str
+    counts: tuple[int, int, int]
+    path: bytes | None
+    keys: Iterable[str]
+    keywords: list[KeywordRow] | None = None
+
+
 def writable(folder: Path) -> bool:
     """Whether localrag may write under folder (false on a read-only mount, even for root)."""
     probe = folder if folder.exists() else folder.parent
@@ -220,13 +232,18 @@ class State:
         Until commit_file, a kill leaves the file pending (re-indexed by the next run) and
         both its old and new blobs referenced (so garbage collection cannot take either).
         """
+        self.begin_files([(source, path, keys)])
+
+    def begin_files(self, files: Iterable[tuple[str, bytes | None, Iterable[str]]]) -> None:
+        """begin_file for several files (source, path, keys) in one transaction."""
         with self.db:
-            self.db.execute(
-                "INSERT INTO files VALUES (?,?,0,0,0,?,?) ON CONFLICT(source) DO UPDATE SET "
-                "sha256=excluded.sha256, path=excluded.path",
-                (source, PENDING, time.time(), path),
-            )
-            self.db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?)", [(source, k) for k in keys])
+            for source, path, keys in files:
+                self.db.execute(
+                    "INSERT INTO files VALUES (?,?,0,0,0,?,?) ON CONFLICT(source) DO UPDATE SET "
+                    "sha256=excluded.sha256, path=excluded.path",
+                    (source, PENDING, time.time(), path),
+                )
+                self.db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?)", [(source, k) for k in keys])
             self._bump()
 
     def commit_file(
@@ -239,17 +256,22 @@ class State:
         keywords: list[KeywordRow] | None = None,
     ) -> None:
         """Record a file as indexed with exactly these blobs (and these keyword rows)."""
-        pages, chunks, figures = counts
+        self.commit_files([Committed(source, sha, counts, path, keys, keywords)])
+
+    def commit_files(self, files: Iterable[Committed]) -> None:
+        """commit_file for several files in one transaction."""
         with self.db:
-            if keywords is not None:
-                self._drop_keywords(source)
-                self._add_keywords(source, keywords)
-            self.db.execute(
-                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
-                (source, sha, pages, chunks, figures, time.time(), path),
-            )
-            self.db.execute("DELETE FROM blobs WHERE source=?", (source,))
-            self.db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?)", [(source, k) for k in keys])
+            for f in files:
+                if f.keywords is not None:
+                    self._drop_keywords(f.source)
+                    self._add_keywords(f.source, f.keywords)
+                self.db.execute(
+                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+                    (f.source, f.sha, *f.counts, time.time(), f.path),
+                )
+                self.db.execute("DELETE FROM blobs WHERE source=?", (f.source,))
+                rows = [(f.source, k) for k in f.keys]
+                self.db.executemany("INSERT OR IGNORE INTO blobs VALUES (?,?)", rows)
             self._bump()
 
     def mark_pending(self, source: str) -> None:

@@ -1,7 +1,7 @@
 """The pipelined indexer against a baseline revision's indexer, in the same run, on the same files.
 
     .venv/bin/python scripts/bench_pipeline.py --baseline REV [--runs 3]
-        [--corpora sample,asymptote,synthetic] [--json OUT]
+        [--corpora sample,asymptote,synthetic,small] [--json OUT]
 
 Each corpus is indexed cold (fresh data dir, every figure described) by the current code
 and by REV's code (a temporary git worktree), alternating, each in a child process with
@@ -43,6 +43,10 @@ def corpus(name: str, tmp: Path) -> list[Path]:
         folder = tmp / "synthetic"
         folder.mkdir(exist_ok=True)
         return [synthetic_manual(folder / f"m{i:02d}.pdf", 24, 2, seed=i + 1) for i in range(12)]
+    if name == "small":  # many two-page notes without figures: per-file overhead dominates
+        folder = tmp / "small"
+        folder.mkdir(exist_ok=True)
+        return [synthetic_manual(folder / f"s{i:03d}.pdf", 2, 0, seed=i + 1) for i in range(200)]
     raise SystemExit(f"unknown corpus {name!r}")
 
 

@@ -133,3 +133,114 @@ def test_a_describer_fault_stops_the_run_after_the_files_already_written(tmp_pat
     monkeypatch.setattr(describer, "describe", real)
     again = engine.index([docs])
     assert [Path(s).name for s in again.indexed] == ["b.jpg"] and again.aborted is None
+
+
+def _notes(folder: Path, n: int) -> Path:
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"n{i:02d}.txt").write_text(
+            f"Note {i}. Set valve V{i} to {i + 2} bar before the pump starts. " * 6
+        )
+    return folder
+
+
+def test_small_files_share_embedding_calls_and_store_writes(tmp_path, monkeypatch):
+    import localrag.indexer
+    from localrag.store.chroma import Store
+
+    monkeypatch.setattr(localrag.indexer, "FLUSH_FILES", 5)  # 12 files: batches of 5, 5 and 2
+    docs = _notes(tmp_path / "docs", 12)
+    shutil.copy(SAMPLE, docs / "manual.pdf")  # a long file between small ones
+    engine = Engine(Settings(data_dir=tmp_path / "together"))
+    embedder = engine.components.text_embedder
+    calls: list[int] = []
+    adds: list[int] = []
+    real_embed, real_add = embedder.embed_texts, Store.add
+
+    def counting_embed(texts):
+        calls.append(len(texts))
+        return real_embed(texts)
+
+    def counting_add(self, name, records):
+        if name == "text":
+            adds.append(len({r.metadata["source"] for r in records}))
+        return real_add(self, name, records)
+
+    monkeypatch.setattr(embedder, "embed_texts", counting_embed)
+    monkeypatch.setattr(Store, "add", counting_add)
+    summary = engine.index([docs])
+    assert len(summary.indexed) == 13 and not summary.failed
+    work = [n for n in calls if n != 1]  # the load probe embeds one word
+    assert sum(work) == summary.chunks + summary.figures
+    assert len(work) < 13  # several files' texts per call, not a call per file
+    assert max(adds) == 5 and len(adds) == 3  # three store writes for thirteen files
+    monkeypatch.undo()
+    apart = Engine(Settings(data_dir=tmp_path / "apart"))
+    for f in sorted(docs.iterdir()):
+        apart.index([f])
+    assert _records(tmp_path / "together") == _records(tmp_path / "apart")
+    assert engine.check()[0].ok
+
+
+def test_a_batch_the_store_refuses_is_written_file_by_file(tmp_path, monkeypatch):
+    from localrag.errors import StoreError
+    from localrag.store.chroma import Store
+
+    docs = _notes(tmp_path / "docs", 6)
+    real_add = Store.add
+
+    def refuses_n03(self, name, records):
+        if any(r.metadata["source"].endswith("n03.txt") for r in records):
+            raise StoreError("chroma: cannot write (simulated)")
+        return real_add(self, name, records)
+
+    monkeypatch.setattr(Store, "add", refuses_n03)
+    engine = Engine(Settings(data_dir=tmp_path / "data"))
+    summary = engine.index([docs])
+    assert isinstance(summary.aborted, StoreError)
+    # the batch was rolled back, then written one file at a time up to the one that fails
+    assert [Path(s).name for s in summary.indexed] == ["n00.txt", "n01.txt", "n02.txt"]
+    assert [Path(s["source"]).name for s in engine.status()["sources"]] == ["n00.txt", "n01.txt", "n02.txt"]
+    assert engine.check()[0].ok
+    monkeypatch.undo()
+    again = engine.index([docs])
+    assert [Path(s).name for s in again.indexed] == ["n03.txt", "n04.txt", "n05.txt"]
+    assert engine.status()["collections"]["text"]["count"] == 6
+
+
+def test_cpu_bound_describing_and_embedding_take_turns(tmp_path, monkeypatch):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs / "a.pdf")
+    shutil.copy(QUERY_PHOTO, docs / "b.jpg")
+    import localrag.indexer
+
+    monkeypatch.setattr(ingest, "PAGES_PER_PART", 1)  # many parts, so the stages have room to overlap
+    monkeypatch.setattr(localrag.indexer, "FLUSH_TEXTS", 1)  # and each part is embedded on arrival
+    engine = Engine(Settings(data_dir=tmp_path / "data"))
+    describer, embedder = engine.components.describer, engine.components.text_embedder
+    assert describer.cpu_bound  # OCR
+    busy: list[str] = []
+    overlaps: list[str] = []
+    real_describe, real_embed = describer.describe, embedder.embed_texts
+
+    def timed(kind, fn):
+        def run(*args, **kw):
+            # the embedder's load probe runs beside the first part on purpose
+            what = "load" if args and args[0] == ["load"] else kind
+            if busy:
+                overlaps.append(f"{what} while {busy[0]}")
+            busy.append(what)
+            try:
+                time.sleep(0.02)  # long enough for the other stage to start, were it allowed to
+                return fn(*args, **kw)
+            finally:
+                busy.remove(what)
+
+        return run
+
+    monkeypatch.setattr(describer, "describe", timed("describe", real_describe))
+    monkeypatch.setattr(embedder, "embed_texts", timed("embed", real_embed))
+    summary = engine.index([docs])
+    assert len(summary.indexed) == 2 and summary.described >= 7
+    assert not [o for o in overlaps if "load" not in o], overlaps

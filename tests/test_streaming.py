@@ -98,3 +98,33 @@ def test_streamed_index_has_the_same_records_as_one_part(
         records.append({name: sorted(store.metadatas(name), key=lambda x: x[0]) for name in COLLECTIONS})
     assert records[0] == records[1]
     assert len(records[0]["text"]) > 5 and len(records[0]["figures"]) == 7
+
+
+def test_figures_waiting_for_the_embedder_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts wait to be embedded together, but never with more than FLUSH_FIGURES figure crops."""
+    import gc
+
+    import localrag.indexer as indexer
+
+    manual = synthetic_manual(tmp_path / "figures.pdf", 64, figure_every=1)
+    monkeypatch.setattr(ingest, "PAGES_PER_PART", 4)
+    monkeypatch.setattr(indexer, "FLUSH_FIGURES", 8)
+    alive: dict[int, weakref.ref] = {}
+    most = [0]
+    real_add = indexer._Pending.add
+
+    def counting_add(self, work, item, summary):
+        for fig in item.part.figures:
+            key = id(fig)
+            alive[key] = weakref.ref(fig, lambda _r, key=key: alive.pop(key, None))
+        gc.collect()
+        most[0] = max(most[0], len(alive))
+        return real_add(self, work, item, summary)
+
+    monkeypatch.setattr(indexer._Pending, "add", counting_add)
+    summary = Engine(Settings(data_dir=tmp_path / "data")).index([manual])
+    assert not summary.failed and summary.figures == 64
+    # 8 waiting, the part just added, and the parts still in the parse and describe threads
+    assert most[0] <= 8 + 4 + 4 * 4, most[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,12 @@ from localrag.bench.runner import STAGES, SWEEPABLE, BenchOptions
 from localrag.bench.weights import QUANTS, TEXT_SHAPES, VISION_SHAPES
 from localrag.cli.common import settings_of
 from localrag.cli.group import cli
+from localrag.config import cache_dir
 
 
 def default_cache() -> Path:
     """Where synthetic weights are kept between runs: $XDG_CACHE_HOME/localrag/bench."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "localrag" / "bench"
+    return cache_dir() / "bench"
 
 
 class IntList(click.ParamType):

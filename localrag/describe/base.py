@@ -30,6 +30,9 @@ class Describer(Protocol):
 
     model_key: str
     prompt_key: str
+    # whether describing keeps this machine's cores busy (OCR, a VLM on the CPU); if so the
+    # indexer lets it and the text embedder take turns rather than compete
+    cpu_bound: bool
 
     def describe(self, figures: list[Figure], progress: Progress | None = None) -> list[Description]:
         """Describe figures in order."""
@@ -42,6 +45,8 @@ class Describer(Protocol):
 
 class LocalDescriber:
     """A describer that runs here and has nothing to warn about."""
+
+    cpu_bound = True
 
     def take_warnings(self) -> list[str]:
         """Nothing goes wrong quietly here."""

@@ -45,6 +45,11 @@ class VlmDescriber:
         """The model's identity: a served model's id comes from its servers."""
         return self.model.fingerprint
 
+    @property
+    def cpu_bound(self) -> bool:
+        """A VLM on this machine's CPU is; one on a GPU or a server leaves the cores to the embedder."""
+        return self.model.cpu_bound
+
     def describe_one(self, image: Image.Image, hint: str = "") -> str:
         """The model's description of one image."""
         return self.model.chat(describe_messages(image, hint))  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol
 
 import numpy as np
@@ -9,6 +10,7 @@ from PIL import Image
 
 from localrag.embed.orb import Features
 from localrag.embed.orb import features as orb_features
+from localrag.registry import ModelSpec
 
 
 class TextEmbedder(Protocol):
@@ -48,6 +50,19 @@ class OrbFeatures:
     def features(self, img: Image.Image) -> Features:
         """ORB keypoints and descriptors of an image."""
         return orb_features(img)
+
+
+class SpecEmbedder:
+    """An embedder a registry spec describes; its model loads on first use, once."""
+
+    def __init__(self, spec: ModelSpec, n_threads: int) -> None:
+        """Remember the spec; nothing loads yet."""
+        self.spec = spec
+        self.fingerprint = spec.fingerprint
+        self.dim = spec.embedder.dim
+        self.batch_size = spec.embedder.batch_size
+        self.n_threads = n_threads
+        self._loading = threading.Lock()  # the indexer loads it in a thread while the parser starts
 
 
 def l2norm(x: np.ndarray) -> np.ndarray:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from PIL import Image
 
-from localrag.embed.base import OrbFeatures, l2norm
+from localrag.embed.base import OrbFeatures, SpecEmbedder, l2norm
 from localrag.errors import ModelError
 from localrag.registry import ModelSpec
 
@@ -26,19 +24,14 @@ def quiet_transformers() -> None:
         pass
 
 
-class SentenceTransformerEmbedder(OrbFeatures):
+class SentenceTransformerEmbedder(OrbFeatures, SpecEmbedder):
     """One class for text embedders and CLIP image embedders: both load the same way."""
 
     def __init__(self, spec: ModelSpec, n_threads: int) -> None:
         """Remember the spec; the model loads on first use."""
-        self.spec = spec
-        self.fingerprint = spec.fingerprint
-        self.dim = spec.embedder.dim
-        self.batch_size = spec.embedder.batch_size
-        self.n_threads = n_threads
+        super().__init__(spec, n_threads)
         self.supports_text = True
         self._model: object | None = None
-        self._loading = threading.Lock()  # the indexer loads it in a thread while the parser starts
 
     @property
     def model(self) -> object:

@@ -7,7 +7,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-CACHE = Path.home() / ".cache" / "localrag" / "corpora"
+from localrag.config import cache_dir
+
+CACHE = cache_dir() / "corpora"
 
 
 def debian_doc(package: str, member: str) -> Path:

@@ -51,6 +51,8 @@ class EmbedderParams(_Params):
     kind: Literal["sentence-transformers"] | None = None
     dim: int = Field(0, ge=0)
     batch_size: int = Field(32, gt=0)
+    # onnx: the same vectors from ONNX Runtime, about twice as fast on a CPU (text models only)
+    backend: Literal["torch", "onnx"] = "torch"
 
 
 class OcrParams(_Params):
