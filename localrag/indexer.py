@@ -130,8 +130,16 @@ class _Pending:
 
     parts: list[tuple[_FileWork, _Part, int]] = field(default_factory=list)  # with its first chunk
     done: list[_FileWork] = field(default_factory=list)
-    texts: int = 0
-    figures: int = 0
+
+    @property
+    def texts(self) -> int:
+        """Chunks and figure descriptions waiting for the embedder."""
+        return sum(len(it.part.chunks) + len(it.part.figures) for _, it, _ in self.parts if it.part)
+
+    @property
+    def figures(self) -> int:
+        """Figure crops held until they are embedded."""
+        return sum(len(it.part.figures) for _, it, _ in self.parts if it.part)
 
     def add(self, work: _FileWork, item: _Part, summary: Summary) -> None:
         """Queue a part; the file's counts move on now, so chunk ids number the whole document."""
@@ -139,8 +147,6 @@ class _Pending:
         assert part is not None
         summary.warnings.extend(part.warnings)
         self.parts.append((work, item, work.chunks))
-        self.texts += len(part.chunks) + len(part.figures)
-        self.figures += len(part.figures)
         work.pages = part.pages
         work.chunks += len(part.chunks)
         work.figures += len(part.figures)
@@ -153,13 +159,11 @@ class _Pending:
         """Drop a failed file's queued parts."""
         self.parts = [p for p in self.parts if p[0] is not work]
         self.done = [w for w in self.done if w is not work]
-        self.texts = sum(len(it.part.chunks) + len(it.part.figures) for _, it, _ in self.parts if it.part)
-        self.figures = sum(len(it.part.figures) for _, it, _ in self.parts if it.part)
 
     def take(self) -> tuple[list[tuple[_FileWork, _Part, int]], list[_FileWork]]:
         """Everything queued, leaving the queue empty."""
         parts, done = self.parts, self.done
-        self.parts, self.done, self.texts, self.figures = [], [], 0, 0
+        self.parts, self.done = [], []
         return parts, done
 
 
@@ -598,18 +602,15 @@ class Indexer:
         self,
         doc: ParsedDocument,
         descs: list[Description],
-        first_chunk: int = 0,
-        texts: list[str] | None = None,
-        text_vecs: np.ndarray | None = None,
+        first_chunk: int,
+        texts: list[str],
+        text_vecs: np.ndarray,
     ) -> tuple[dict[str, list[Record]], set[str]]:
         """Every record of a document part, and the blob keys they use (written by now).
 
         first_chunk: how many chunks earlier parts had, so chunk ids number the whole document.
-        texts, text_vecs: the part's texts and their vectors, when embedded with other parts.
+        texts, text_vecs: the part's texts (see _texts) and their vectors, embedded with other parts.
         """
-        texts = texts if texts is not None else self._texts(doc, descs)
-        if text_vecs is None:
-            text_vecs = self.text_embedder.embed_texts(texts)
         fig_texts = texts[len(doc.chunks) :]
         keys: set[str] = set()
         page_imgs = dict(doc.page_blobs)  # written while the document was parsed
