@@ -1,7 +1,12 @@
 """Scale benchmark: 100k figures and 1M text chunks in the embedded store and on `chroma run`.
 
     .venv/bin/python scripts/bench_scale.py [--chunks 1000000] [--figures 100000]
-        [--stores embedded,server] [--queries 200] [--json OUT]
+        [--stores embedded,server] [--queries 200] [--json OUT] [--keep DIR | --reuse DIR]
+
+Loading a million chunks takes about half an hour on 2 cores. `--keep DIR` leaves the built
+store (and the corpus vectors, for recall) in DIR; `--reuse DIR` measures queries and recall
+on it again without loading, embedded or served by `chroma run --path DIR/data/chroma`, so
+query-side changes are compared on one and the same index.
 
 The bulk of the corpus is synthetic: vectors drawn around 2,000 cluster centres (as real
 embeddings cluster by topic) and texts of Zipf-distributed English words (wordfreq), loaded
@@ -19,6 +24,7 @@ against exact search, peak RSS, disk use and the re-sync time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -40,8 +46,10 @@ from localrag.config import Settings  # noqa: E402
 from localrag.engine import Engine  # noqa: E402
 from localrag.evaluation.perturb import phone_photo  # noqa: E402
 from localrag.retrieve.keyword import keyword_row  # noqa: E402
+from localrag.retrieve.retriever import CANDIDATES  # noqa: E402
 from localrag.sources import source_of  # noqa: E402
 from localrag.store import Record  # noqa: E402
+from localrag.store.chroma import HNSW  # noqa: E402
 
 SAMPLE = ROOT / "localrag" / "data" / "aquapure-300-manual.pdf"
 CHUNKS_PER_FILE = 100
@@ -222,20 +230,27 @@ def recall_at_10(
         t = time.perf_counter()
         res = store.query(name, q, 10)
         lat.append((time.perf_counter() - t) * 1000)
-        exact = np.argpartition(-(mat @ q), 10)[:10]
-        hits += len({ids[i] for i in exact} & {r.id for r in res})
+        # exact top-10 of what the store holds now: a re-sync of a kept store replaced some vectors
+        near = np.argpartition(-(mat @ q), 40)[:40]
+        near = near[np.argsort(-(mat[near] @ q))]
+        held = {r.id for r in store.get(name, [ids[i] for i in near])}
+        exact = [ids[i] for i in near if ids[i] in held][:10]
+        hits += len(set(exact) & {r.id for r in res})
     return {"recall_at_10": round(hits / (10 * n), 4), "knn_p50_ms": round(pct(lat, 0.5), 2)}
 
 
 def query_latency(engine: Engine, photos: list, n: int) -> dict:
-    """Warm-process latencies through the real Retriever."""
+    """Warm-process latencies through the real Retriever, and the p50 of hybrid search's parts."""
     out: dict[str, list[float]] = {"text": [], "image": [], "image_no_photo_ocr": [], "hybrid": []}
+    parts: dict[str, list[float]] = {"embed": [], "text_knn": [], "figure_knn": [], "keyword": []}
     engine.search(TEXT_QUERIES[0])  # warm
     engine.search(image=photos[0])
+    retriever = engine.retriever()
+    embedder, store = engine.components.text_embedder, retriever.store
     for i in range(n):
         q, photo = TEXT_QUERIES[i % len(TEXT_QUERIES)], photos[i % len(photos)]
         t = time.perf_counter()
-        engine.retriever().store.query("text", engine.components.text_embedder.embed_texts([q])[0], 20)
+        store.query("text", embedder.embed_texts([q])[0], 20)
         out["text"].append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         engine.search(q, k=5)
@@ -246,9 +261,22 @@ def query_latency(engine: Engine, photos: list, n: int) -> dict:
         t = time.perf_counter()  # the store's share: no OCR of the photo when no figure verifies
         engine.search(image=photo, k=5, photo_text="never")
         out["image_no_photo_ocr"].append((time.perf_counter() - t) * 1000)
-    return {
+        t0 = time.perf_counter()  # where a hybrid query's time goes
+        qv = embedder.embed_texts([q])[0]
+        t1 = time.perf_counter()
+        store.query("text", qv, CANDIDATES)
+        t2 = time.perf_counter()
+        store.query("figures", qv, CANDIDATES)
+        t3 = time.perf_counter()
+        retriever.keyword.search(q, CANDIDATES)
+        t4 = time.perf_counter()
+        for name, (a, b) in zip(parts, ((t0, t1), (t1, t2), (t2, t3), (t3, t4)), strict=True):
+            parts[name].append((b - a) * 1000)
+    got: dict = {
         f"{k}_{p}_ms": round(pct(v, q), 1) for k, v in out.items() for p, q in (("p50", 0.5), ("p95", 0.95))
     }
+    got["hybrid_parts_p50_ms"] = {k: round(pct(v, 0.5), 1) for k, v in parts.items()}
+    return got
 
 
 def resync(engine: Engine, docs: Path, fraction: float) -> dict:
@@ -279,26 +307,62 @@ def start_server(path: Path, port: int) -> subprocess.Popen:
     raise SystemExit("chroma run did not start")
 
 
+def set_search_ef(settings: Settings, ef: int) -> None:
+    """Change a built store's HNSW search breadth (Chroma lets ef_search change after creation)."""
+    from localrag.store.chroma import COLLECTIONS
+
+    store = Engine(settings).indexer.store
+    for name in COLLECTIONS:
+        col = store.collection(name)
+        col.modify(configuration={"hnsw": {"ef_search": ef}})
+    store.reopen()
+
+
 def run_store(kind: str, args: argparse.Namespace, photos: list) -> dict:
-    """Build, measure and tear down one store."""
-    with tempfile.TemporaryDirectory(prefix=f"scale-{kind}-") as tmp:
+    """Build (or reuse), measure and tear down one store."""
+    kept = args.reuse or args.keep
+    if kept:
+        kept.mkdir(parents=True, exist_ok=True)
+    room = contextlib.nullcontext(str(kept)) if kept else tempfile.TemporaryDirectory(prefix=f"scale-{kind}-")
+    with room as tmp:
         tmp_path = Path(tmp)
         settings = Settings(data_dir=tmp_path / "data")
+        vectors = tmp_path / "vectors.npz"
         server = None
         if kind == "server":
             from services import free_port
 
             port = free_port()
-            server = start_server(tmp_path / "chroma-server", port)
+            served = tmp_path / "chroma-server"
+            if args.reuse and not served.exists():  # an embedded build: the server opens its folder
+                served = settings.chroma_dir
+            server = start_server(served, port)
             settings.store = f"http://127.0.0.1:{port}"
         try:
-            engine = Engine(settings)
-            t = time.perf_counter()
-            engine.index([SAMPLE])
-            sample_s = time.perf_counter() - t
-            print(f"[{kind}] loading {args.chunks:,} chunks and {args.figures:,} figures", file=sys.stderr)
-            loaded = load_synthetic(engine, tmp_path / "docs", args.chunks, args.figures, args.seed)
-            text_vecs, img_vecs = loaded.pop("text_vectors"), loaded.pop("image_vectors")
+            if args.reuse:
+                saved = np.load(vectors)
+                text_vecs = (list(saved["text_ids"]), saved["text"])
+                img_vecs = (list(saved["image_ids"]), saved["image"])
+                loaded: dict = {"reused": str(args.reuse)}
+            else:
+                engine = Engine(settings)
+                t = time.perf_counter()
+                engine.index([SAMPLE])
+                sample_s = time.perf_counter() - t
+                print(f"[{kind}] loading {args.chunks:,} chunks, {args.figures:,} figures", file=sys.stderr)
+                loaded = load_synthetic(engine, tmp_path / "docs", args.chunks, args.figures, args.seed)
+                loaded["sample_index_s"] = round(sample_s, 2)
+                text_vecs, img_vecs = loaded.pop("text_vectors"), loaded.pop("image_vectors")
+                if args.keep:
+                    np.savez(
+                        vectors,
+                        text_ids=np.array(text_vecs[0]),
+                        text=text_vecs[1],
+                        image_ids=np.array(img_vecs[0]),
+                        image=img_vecs[1],
+                    )
+            if args.search_ef:
+                set_search_ef(settings, args.search_ef)
             engine = Engine(settings)  # a fresh reader, as a server process would have
             t = time.perf_counter()
             engine.warm()
@@ -310,11 +374,9 @@ def run_store(kind: str, args: argparse.Namespace, photos: list) -> dict:
                 engine, "figure_images", img_vecs, Clusters(744, args.seed + 1, draws=1), args.recall
             )
             del text_vecs, img_vecs
-            print(f"[{kind}] re-sync", file=sys.stderr)
-            sync = resync(engine, tmp_path / "docs", 0.01)
             out = {
                 "store": kind,
-                "sample_index_s": round(sample_s, 2),
+                "search_ef": args.search_ef or HNSW["hnsw:search_ef"],
                 **loaded,
                 "reader_open_s": round(warm_s, 2),
                 **lat,
@@ -322,13 +384,15 @@ def run_store(kind: str, args: argparse.Namespace, photos: list) -> dict:
                 "text_knn_p50_ms": rec_text["knn_p50_ms"],
                 "image_recall_at_10": rec_img["recall_at_10"],
                 "image_knn_p50_ms": rec_img["knn_p50_ms"],
-                **sync,
-                "peak_rss_mib": round(rss_mib(), 1),
-                "disk_mib": round(disk_mib(tmp_path / "data"), 1),
             }
+            if not args.reuse:  # a re-sync changes the corpus: a reused store is measured as it was built
+                print(f"[{kind}] re-sync", file=sys.stderr)
+                out.update(resync(engine, tmp_path / "docs", 0.01))
+            out["peak_rss_mib"] = round(rss_mib(), 1)
+            out["disk_mib"] = round(disk_mib(tmp_path / "data"), 1)
             if server is not None:
                 out["server_peak_rss_mib"] = round(proc_hwm_mib(server.pid), 1)
-                out["server_disk_mib"] = round(disk_mib(tmp_path / "chroma-server"), 1)
+                out["server_disk_mib"] = round(disk_mib(served), 1)
             return out
         finally:
             if server is not None:
@@ -345,7 +409,13 @@ def main() -> None:
     ap.add_argument("--recall", type=int, default=200, help="held-out vectors for recall@10")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", type=Path)
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--keep", type=Path, help="build into this folder and leave it there")
+    where.add_argument("--reuse", type=Path, help="measure a store left by --keep, without loading")
+    ap.add_argument("--search-ef", type=int, help="set HNSW ef_search on the store before measuring")
     args = ap.parse_args()
+    if args.keep and "," in args.stores:
+        ap.error("--keep builds one store: give --stores embedded or --stores server")
 
     from localrag.ingest import parse_file
 
@@ -359,6 +429,10 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--stores", kind, "--chunks", str(args.chunks)]
             cmd += ["--figures", str(args.figures), "--queries", str(args.queries)]
             cmd += ["--recall", str(args.recall), "--seed", str(args.seed)]
+            if args.search_ef:
+                cmd += ["--search-ef", str(args.search_ef)]
+            if args.keep or args.reuse:
+                cmd += ["--keep" if args.keep else "--reuse", str(args.keep or args.reuse)]
             with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
                 subprocess.run([*cmd, "--json", tmp.name], check=True)
                 results.extend(json.loads(Path(tmp.name).read_text())["results"])

@@ -11,10 +11,15 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from conftest import QUERY_PHOTO, ROOT, SAMPLE, run
 from services import chroma_cmd, free_port, serving
+
+from localrag.store.blobs import Blobs
+from localrag.store.chroma import SEARCH_EF, Record, Store
+from localrag.store.location import StoreLocation
 
 GUARD = Path(__file__).with_name("offline_guard.py")
 
@@ -186,3 +191,37 @@ def test_store_urls_parse(tmp_path, monkeypatch):
     assert loc.label == "https://chroma.lan:443/manuals"
     assert StoreLocation.parse(str(tmp_path / "x"), tmp_path).path == tmp_path / "x"
     assert StoreLocation.parse(None, tmp_path / "chroma").path == tmp_path / "chroma"
+
+
+@pytest.mark.parametrize("where", ["embedded", "server"])
+def test_hnsw_search_breadth_of_new_and_older_collections(chroma, tmp_path, where):
+    fps = {"text_embedder": "text-model", "image_embedder": "image-model"}
+    if where == "embedded":
+        loc = StoreLocation(path=tmp_path / "chroma")
+    else:
+        loc = StoreLocation.parse(f"{chroma}/hnsw", tmp_path / "unused")
+    blobs = Blobs(tmp_path / "blobs")
+
+    def ef(store: Store, name: str) -> int:
+        return store.collection(name).configuration["hnsw"]["ef_search"]
+
+    first = Store(loc, fps, blobs=blobs)
+    for name in ("figures", "figure_images"):  # as an older localrag made them
+        meta = {"embedder": "text-model" if name == "figures" else "image-model", "hnsw:search_ef": 128}
+        first.client.create_collection(
+            name, embedding_function=None, metadata={"hnsw:space": "cosine", **meta}
+        )
+    assert ef(Store(loc, fps, blobs=blobs, readonly=True), "figures") == 128  # a reader changes nothing
+    writer = Store(loc, fps, blobs=blobs)
+    assert ef(writer, "text") == SEARCH_EF  # created now
+    assert ef(writer, "figures") == SEARCH_EF  # widened when a writer opens it
+    reader = Store(loc, fps, blobs=blobs, readonly=True)
+    assert ef(reader, "text") == ef(reader, "figures") == SEARCH_EF == 256
+    assert ef(reader, "figure_images") == 128  # no writer opened it yet
+    # a query asks for k without counting the collection first: empty, and fewer than k
+    assert writer.query("text", np.ones(4, np.float32), 5) == []
+    writer.add(
+        "text",
+        [Record(f"r{i}", np.eye(4, dtype=np.float32)[i], f"doc {i}", {"source": "s"}) for i in range(2)],
+    )
+    assert [r.id for r in writer.query("text", np.eye(4, dtype=np.float32)[1], 10)] == ["r1", "r0"]

