@@ -36,7 +36,8 @@ VERIFY_TOP = 12
 # 50k x 744 matrix product still takes only milliseconds.
 EXACT_MAX = 50_000
 # A text query's keyword search (SQLite) and its two dense searches (Chroma's Rust core, or a
-# server over HTTP) all run outside the GIL: side by side, a query costs the slowest of them.
+# server over HTTP) run outside the GIL, as does a photo's geometric verification (OpenCV):
+# side by side, a query costs the slowest of them.
 _SEARCHES = ThreadPoolExecutor(max_workers=3, thread_name_prefix="localrag-search")
 
 
@@ -342,18 +343,18 @@ class Retriever:
 
     def _verify(self, image: Image.Image, cands: list[SearchResult]) -> dict[str, sv.Match]:
         q = self.image_embedder.features(image)
-        out: dict[str, sv.Match] = {}
-        for r in cands:
-            feats = None if r.id in out else self._features(r)
-            if feats is None:
-                continue
+
+        def one(r: SearchResult) -> sv.Match | None:
+            feats = self._features(r)
             try:
-                m = sv.match(q, feats)
+                return None if feats is None else sv.match(q, feats)
             except Exception:  # a malformed feature file costs this candidate, never the search
-                continue
-            if m is not None:
-                out[r.id] = m
-        return out
+                return None
+
+        # OpenCV's matching and RANSAC run outside the GIL: candidates are verified side by side
+        unique = list({r.id: r for r in cands}.values())  # one verification per figure
+        found = _SEARCHES.map(one, unique)
+        return {r.id: m for r, m in zip(unique, found, strict=True) if m is not None}
 
 
 @lru_cache(maxsize=4096)
