@@ -49,7 +49,6 @@ from localrag.retrieve.keyword import keyword_row  # noqa: E402
 from localrag.retrieve.retriever import CANDIDATES  # noqa: E402
 from localrag.sources import source_of  # noqa: E402
 from localrag.store import Record  # noqa: E402
-from localrag.store.chroma import HNSW  # noqa: E402
 
 SAMPLE = ROOT / "localrag" / "data" / "aquapure-300-manual.pdf"
 CHUNKS_PER_FILE = 100
@@ -318,6 +317,11 @@ def set_search_ef(settings: Settings, ef: int) -> None:
     store.reopen()
 
 
+def retriever_ef(engine: Engine) -> int:
+    """The HNSW search breadth the text collection actually has (a kept store keeps its own)."""
+    return int(engine.retriever().store.collection("text").configuration["hnsw"]["ef_search"])
+
+
 def run_store(kind: str, args: argparse.Namespace, photos: list) -> dict:
     """Build (or reuse), measure and tear down one store."""
     kept = args.reuse or args.keep
@@ -376,7 +380,7 @@ def run_store(kind: str, args: argparse.Namespace, photos: list) -> dict:
             del text_vecs, img_vecs
             out = {
                 "store": kind,
-                "search_ef": args.search_ef or HNSW["hnsw:search_ef"],
+                "search_ef": retriever_ef(engine),
                 **loaded,
                 "reader_open_s": round(warm_s, 2),
                 **lat,

@@ -139,8 +139,9 @@ class PersistentKeyword:
             df = dict(self.db.execute(f"SELECT term, doc FROM keyword_terms WHERE term IN ({marks})", terms))
         if not df:
             return []
-        finders = [t for t in sorted(df) if df[t] <= self.common] or [min(sorted(df), key=df.__getitem__)]
-        common = [t for t in sorted(df) if t not in finders]
+        present = sorted(df)
+        finders = [t for t in present if df[t] <= self.common] or [min(present, key=df.__getitem__)]
+        common = [t for t in present if t not in finders]
         found = " OR ".join(f'"{t}"' for t in finders)  # tokens are [a-z0-9]+: nothing to escape
         pools = [found]
         if common:
@@ -154,7 +155,7 @@ class PersistentKeyword:
                     (match, self.pool),
                 ):
                     rows[rid] = (body, ntok)
-        idf = {t: _idf(self.n, df[t]) for t in sorted(df)}
+        idf = {t: _idf(self.n, df[t]) for t in present}
         scored = []
         for rid, (body, ntok) in rows.items():
             tf = Counter(body.split())
