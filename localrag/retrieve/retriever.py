@@ -15,6 +15,7 @@ from PIL import Image
 from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.photo import PhotoReader
+from localrag.embed import paper
 from localrag.embed.base import ImageEmbedder, TextEmbedder
 from localrag.embed.phash import near_duplicate_groups, phash
 from localrag.embed.views import view_scores
@@ -85,6 +86,7 @@ class SearchResponse:
     visual_match: bool = False
     best_photo_similarity: float = 0.0
     near_duplicates: list[list[int]] = field(default_factory=list)
+    photo_rectified: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The stable `search --json` document (plus what the photo matched, if one was given)."""
@@ -94,6 +96,7 @@ class SearchResponse:
             "visual_match": self.visual_match,
             "photo_text": self.photo_text or None,
             "near_duplicates": self.near_duplicates,
+            "photo_rectified": self.photo_rectified,
         }
 
 
@@ -209,7 +212,12 @@ class Retriever:
         self.refresh()
         sig = Signals()
         matches: dict[str, sv.Match] = {}
+        rectified = False
         if image is not None:
+            # a photo of a printed page: the table around it cut away and the tilt undone, so the
+            # figure is compared, and read, as it was printed
+            flat = paper.rectify(image)
+            rectified, image = flat is not image, flat
             matches = self._visual(image, sig)
         if query.strip():
             self._text(query, sig)
@@ -229,6 +237,7 @@ class Retriever:
             bool(matches),
             sig.best("photo_text_dense", "photo_figure_dense"),
             near_duplicate_ranks(hits),
+            rectified,
         )
 
     def _text(self, text: str, sig: Signals, prefix: str = "") -> None:
