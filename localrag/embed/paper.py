@@ -75,10 +75,11 @@ def _border_regions(g: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.nd
     flooded = labels >= 2
     surround = np.zeros_like(flooded)
     rim_kernel = np.ones((15, 15), np.uint8)
-    for lab in range(2, label + 1):
-        region = labels == lab
-        if region.sum() < 0.002 * sh * sw:
+    areas = np.bincount(labels.ravel(), minlength=label + 1)
+    for lab in np.flatnonzero(areas >= 0.002 * sh * sw):
+        if lab < 2:
             continue
+        region = labels == lab
         rim = cv2.dilate(region.astype(np.uint8), rim_kernel).astype(bool) & ~flooded & ~edges
         if rim.any() and float(np.median(g[rim])) - float(np.median(g[region])) >= MIN_STEP:
             surround |= region  # a table: darker than the paper it borders
@@ -96,7 +97,8 @@ def _paper_quad(inside: np.ndarray) -> np.ndarray | None:
     if area < MIN_PAPER * paper.size:
         return None
     contours, _ = cv2.findContours(paper, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    outline = max(contours, key=cv2.contourArea)
+    hull = cv2.convexHull(outline)
     if area < MIN_SOLIDITY * cv2.contourArea(hull):
         return None
     perimeter = cv2.arcLength(hull, True)
@@ -107,8 +109,7 @@ def _paper_quad(inside: np.ndarray) -> np.ndarray | None:
     pts = quad.reshape(4, 2).astype(np.float32)
     centre = pts.mean(0)
     pts = pts[np.argsort(np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0]))]  # tl, tr, br, bl
-    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float32)
-    if not _sharp_cornered(pts, outline):
+    if not _sharp_cornered(pts, outline.reshape(-1, 2).astype(np.float32)):
         return None
     toward = centre - pts
     return pts + INSET * toward / np.maximum(np.linalg.norm(toward, axis=1, keepdims=True), 1e-6)
@@ -122,25 +123,21 @@ def _sharp_cornered(quad: np.ndarray, outline: np.ndarray) -> bool:
     """
     lines = []
     for a, b in zip(quad, np.roll(quad, -1, axis=0), strict=True):
-        side = b - a
-        length = float(np.linalg.norm(side))
-        t = (outline - a) @ side / max(length * length, 1e-6)
-        rel = outline - a
-        dist = np.abs(side[0] * rel[:, 1] - side[1] * rel[:, 0]) / max(length, 1e-6)
+        side, rel = b - a, outline - a
+        length = max(float(np.linalg.norm(side)), 1e-6)
+        t = rel @ side / (length * length)
+        dist = np.abs(side[0] * rel[:, 1] - side[1] * rel[:, 0]) / length
         near = outline[(t > 0.2) & (t < 0.8) & (dist < 4)]  # the side's middle, clear of the corners
         if len(near) < 2:
             return False
         vx, vy, x0, y0 = cv2.fitLine(near, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
-        lines.append((np.float32([x0, y0]), np.float32([vx, vy])))
-    shortest = min(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))
-    for (p1, d1), (p2, d2) in zip(lines, lines[1:] + lines[:1], strict=True):
-        det = d1[0] * (-d2[1]) - d1[1] * (-d2[0])
-        if abs(det) < 1e-6:
+        lines.append(np.cross([x0, y0, 1.0], [x0 + vx, y0 + vy, 1.0]))  # the line, homogeneous
+    reach = max(3.0, MAX_ROUNDING * min(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
+    for l1, l2 in zip(lines, lines[1:] + lines[:1], strict=True):
+        x, y, z = np.cross(l1, l2)  # where neighbouring sides meet
+        if abs(z) < 1e-9:
             return False
-        diff = p2 - p1
-        u = (diff[0] * (-d2[1]) - diff[1] * (-d2[0])) / det
-        corner = p1 + u * d1
-        if np.linalg.norm(outline - corner, axis=1).min() > max(3.0, MAX_ROUNDING * shortest):
+        if np.linalg.norm(outline - np.float32([x / z, y / z]), axis=1).min() > reach:
             return False
     return True
 
