@@ -172,3 +172,43 @@ def test_photo_text_is_read_at_the_photos_own_size(figures, tmp_path):
     assert ocr._photo_engine.text_det.limit_type == "max"
     ocr.read(wiring.image)
     assert ocr._engine.text_det.limit_type == "min"
+
+
+def test_matches_bunched_into_one_spot_are_no_evidence():
+    """Many agreeing points crowded into a few pixels of the figure (one corner matched at every
+    ORB scale) neither verify nor rank; the same points spread over a region verify."""
+    from localrag.embed.orb import Features
+    from localrag.retrieve.verify import match
+
+    rng = np.random.default_rng(3)
+    desc = rng.integers(0, 256, (60, 32), dtype=np.uint8)
+    query_pts = rng.uniform(100, 200, (60, 2)).astype(np.float32)
+    query = Features(query_pts, desc, (640, 480))
+
+    def figure_with(scale: float) -> Features:
+        pts = (query_pts - 100) * scale + 200  # a similarity: every match agrees
+        return Features(pts.astype(np.float32), desc, (640, 480))
+
+    spread = match(query, figure_with(2.0))  # a 200 px region of the 640 x 480 figure
+    assert spread is not None and spread.verified and spread.inliers >= 50
+    assert match(query, figure_with(0.2)) is None  # the same agreement within 20 px
+
+
+def test_histogram_quantiles_equal_numpys():
+    """The sort-free median and quartiles of whole grey levels are numpy's, to the bit."""
+    from localrag.embed.prepare import levels, quantile
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 10, 1001, 480 * 640):
+        a = rng.integers(0, 256, n, dtype=np.uint8) // rng.integers(1, 60)  # some levels unused
+        for q in (0.25, 0.5, 0.75):
+            assert quantile(levels(a), q) == np.quantile(a.astype(np.float64), q), (n, q)
+
+
+def test_an_images_grayscale_is_computed_once_and_shared_read_only(figures):
+    from localrag.embed.prepare import ink_gray
+
+    img = figures[0].image
+    g = ink_gray(img)
+    assert ink_gray(img) is g and not g.flags.writeable
+    assert ink_gray(img.copy()) is not g  # another image, even an equal one, is its own entry

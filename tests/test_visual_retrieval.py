@@ -160,6 +160,23 @@ def test_search_reports_near_duplicate_figures(tmp_path):
     assert distinct["near_duplicates"] == [[2, 3]] or distinct["near_duplicates"] == []
     assert distinct["hits"][0]["image"] not in tops
 
+    # the hashes come from the feature files written at index time: a query never decodes a
+    # stored PNG to flag near-duplicates, so the flag survives with the PNGs gone
+    from PIL import Image
+
+    from localrag.embed.orb import features_path, read_features
+    from localrag.embed.phash import phash
+    from localrag.retrieve.retriever import _phash_of
+
+    for png in tops:
+        feats = read_features(features_path(Path(png)))
+        with Image.open(png) as im:
+            assert feats is not None and feats.phash == phash(im)
+        Path(png).unlink()
+    _phash_of.cache_clear()  # the hashes the first searches kept in memory
+    again = run_json(data, "search", "--image", str(photo), "-k", "3")
+    assert again["near_duplicates"] == [[1, 2]], again["near_duplicates"]
+
 
 def test_eval_visual_script_reports_families_and_groups(indexed_home, tmp_path, capsys):
     import eval_visual

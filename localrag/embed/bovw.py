@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -25,22 +26,26 @@ RECENT = 32  # images whose features are kept: one document's figures, or one qu
 
 
 @cache
-def vocabulary() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unpacked words (k x 256 floats), their bit counts, and idf."""
+def vocabulary() -> tuple[np.ndarray, np.ndarray]:
+    """The visual words (k x 32 packed bits, as ORB descriptors are) and their idf."""
     with np.load(VOCAB) as z:
-        words = np.unpackbits(z["words"], axis=1).astype(np.float32)
-        return words, words.sum(1), z["idf"].astype(np.float32)
+        return np.ascontiguousarray(z["words"]), z["idf"].astype(np.float32)
+
+
+# OpenCV's popcount Hamming search: the nearest word of 1,500 descriptors in ~6 ms instead of
+# ~14 for a float matrix product over unpacked bits, with the same word (the first of equally
+# near ones, as argmin; checked on 215k descriptors, 17.6k of them with ties).
+_nearest = cv2.BFMatcher(cv2.NORM_HAMMING)
 
 
 def bag_of_words(f: Features) -> np.ndarray:
     """tf-idf histogram of nearest visual words, square-rooted and unit-norm."""
-    words, wsum, idf = vocabulary()
+    words, idf = vocabulary()
     if f.descriptors is None or not len(f.descriptors):
         return np.zeros(len(words), np.float32)
-    bits = np.unpackbits(f.descriptors, axis=1).astype(np.float32)
-    ham = bits.sum(1)[:, None] + wsum[None, :] - 2.0 * bits @ words.T
-    nearest = ham.argmin(1)
-    keep = ham[np.arange(len(nearest)), nearest] < MAX_HAMMING
+    found = _nearest.match(f.descriptors, words)
+    nearest = np.fromiter((m.trainIdx for m in found), np.int64, len(found))
+    keep = np.fromiter((m.distance for m in found), np.float32, len(found)) < MAX_HAMMING
     hist = np.bincount(nearest[keep], minlength=len(words)).astype(np.float32) * idf
     return l2norm(np.sqrt(hist))
 

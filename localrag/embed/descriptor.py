@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from localrag.embed.base import OrbFeatures, l2norm
-from localrag.embed.prepare import ink_gray
+from localrag.embed.prepare import ink_gray, levels, quantile
 
 SIDE = 160
 BINS = 8
@@ -23,8 +23,9 @@ DIM = BINS * sum(g * g for g in GRIDS) + THUMB * THUMB
 
 def normalize_gray(img: Image.Image, side: int = SIDE) -> np.ndarray:
     """Grayscale, ink-dark on light, cropped to content, padded square, resized."""
-    g = ink_gray(img).astype(np.float32)
-    bg = np.median(g)
+    u8 = ink_gray(img)
+    g = u8.astype(np.float32)
+    bg = np.float32(quantile(levels(u8), 0.5))  # np.median's value, from a histogram
     ink = np.abs(g - bg) > 40
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
     if rows.size and cols.size:

@@ -28,6 +28,9 @@ class Features:
     size: tuple[int, int]
     views: np.ndarray | None = None  # (n, dim) image vectors of sub-windows; None when not computed
     views_model: str = ""  # fingerprint of the image embedder that computed the views
+    # perceptual hash of the figure, kept here so flagging near-duplicate hits never decodes
+    # a stored PNG at query time (20-90 ms each); None in files written before it was kept
+    phash: int | None = None
 
 
 _orb = cv2.ORB_create(nfeatures=1500, fastThreshold=12)
@@ -54,6 +57,8 @@ def save_features(f: Features, path: Path) -> None:
         if f.views is None
         else {"views": f.views.astype(np.float32), "views_model": np.array(f.views_model)}
     )
+    if f.phash is not None:
+        extra["phash"] = np.array(f.phash, np.uint64)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, points=f.points, descriptors=desc, size=np.array(f.size), **extra)
     tmp.replace(path)
@@ -61,7 +66,7 @@ def save_features(f: Features, path: Path) -> None:
 
 def load_features(image_path: Path, save: bool = True) -> Features:
     """Cached features of a stored figure; computed on a miss, and saved only when save is set."""
-    cache = image_path.with_suffix(".orb.npz")
+    cache = features_path(image_path)
     cached = read_features(cache)
     if cached is not None:
         return cached
@@ -70,6 +75,11 @@ def load_features(image_path: Path, save: bool = True) -> Features:
     if save:
         save_features(f, cache)
     return f
+
+
+def features_path(image_path: Path) -> Path:
+    """Where a stored figure's feature file lives, beside its PNG."""
+    return image_path.with_suffix(".orb.npz")
 
 
 def read_features(path: Path) -> Features | None:
@@ -92,4 +102,5 @@ def _read(path: str, stamp: int) -> Features:
         views = z["views"] if "views" in z.files else None
         model = str(z["views_model"]) if "views_model" in z.files else ""
         size = (int(z["size"][0]), int(z["size"][1]))
-        return Features(z["points"], desc if len(desc) else None, size, views, model)
+        ph = int(z["phash"]) if "phash" in z.files else None
+        return Features(z["points"], desc if len(desc) else None, size, views, model, ph)

@@ -16,6 +16,7 @@ from PIL import Image
 
 from localrag.embed.base import ImageEmbedder
 from localrag.embed.orb import Features
+from localrag.embed.phash import phash
 
 KEEP = 0.7  # each window keeps this share of each side
 
@@ -29,10 +30,13 @@ def windows(img: Image.Image, keep: float = KEEP) -> list[Image.Image]:
 
 
 def figure_features(embedder: ImageEmbedder, img: Image.Image) -> Features:
-    """A figure's local features plus its view vectors, named by the embedder that made them."""
+    """A figure's local features, its view vectors (named by the embedder that made them) and its hash."""
     vecs = embedder.embed_images(windows(img))
     return replace(
-        embedder.features(img), views=np.asarray(vecs, np.float32), views_model=embedder.fingerprint
+        embedder.features(img),
+        views=np.asarray(vecs, np.float32),
+        views_model=embedder.fingerprint,
+        phash=phash(img),
     )
 
 

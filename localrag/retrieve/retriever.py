@@ -17,6 +17,7 @@ from localrag.config import Settings
 from localrag.describe.photo import PhotoReader
 from localrag.embed import paper
 from localrag.embed.base import ImageEmbedder, TextEmbedder
+from localrag.embed.orb import features_path, read_features
 from localrag.embed.phash import near_duplicate_groups, phash
 from localrag.embed.views import view_scores
 from localrag.errors import ConfigError
@@ -368,10 +369,14 @@ class Retriever:
 
 @lru_cache(maxsize=4096)
 def _phash_of(path: str) -> int | None:
+    """A figure's hash from its feature file; decoded from its PNG for files written without one."""
     try:
+        feats = read_features(features_path(Path(path)))
+        if feats is not None and feats.phash is not None:
+            return feats.phash
         with Image.open(path) as im:
             return phash(im)
-    except Exception:  # a vanished blob just cannot be compared
+    except Exception:  # a vanished or damaged blob just cannot be compared
         return None
 
 

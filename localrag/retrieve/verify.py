@@ -16,6 +16,10 @@ SURE_INLIERS = 50  # this many agreeing points is a match whatever the ratio (la
 # noisy photo of a sparse plot keeps 8-24 inliers), but never counts as "the manual shows this".
 WEAK_INLIERS = 8
 WEAK_RANSAC_ITERS = 200  # finds a 40%-inlier consensus among 8-24 matches 99% of the time
+# Agreeing points bunched into a spot this small (a share of the figure's width and of its
+# height) are one corner matched again and again at several ORB scales, not a view of the
+# figure: such a spot, 0.9% x 2.6% of a wrong figure, verified it with 41 inliers.
+MIN_SPREAD = 0.05
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,14 @@ def match(query: Features, cand: Features) -> Match | None:
         return None
     src = query.points[[m.queryIdx for m in good]]
     dst = cand.points[[m.trainIdx for m in good]]
-    # Too few matches to verify: a short RANSAC, enough to order candidates. A full one costs
-    # ~20 ms per candidate on 2 cores when nearly every match is an outlier (any unknown photo).
+    # Too few matches to verify: a short search, enough to order candidates.
     iters = 2000 if len(good) >= MIN_INLIERS else WEAK_RANSAC_ITERS
-    hom, mask = cv2.findHomography(src, dst, cv2.RANSAC, 6.0, maxIters=iters)
+    # OpenCV's USAC (SPRT model checks, local optimisation) rather than its classic RANSAC:
+    # nearly the same verifications (63 of its 66 among 593 pairs, and 5 more) at a 30th of
+    # the cost. The classic one ran all 2,000 iterations whenever nearly every match was an
+    # outlier, the usual case for a wrong candidate: 6.1 s against 0.2 s for the 593
+    # homographies of 71 asymptote.pdf photo queries.
+    hom, mask = cv2.findHomography(src, dst, cv2.USAC_DEFAULT, 6.0, maxIters=iters)
     if hom is None or mask is None:
         return None
     inl = int(mask.sum())
@@ -62,6 +70,8 @@ def match(query: Features, cand: Features) -> Match | None:
     w, h = cand.size
     x0, y0 = pts.min(0)
     x1, y1 = pts.max(0)
+    if max((x1 - x0) / w, (y1 - y0) / h) < MIN_SPREAD:
+        return None
     return Match(inl, (float(x0 / w), float(y0 / h), float(x1 / w), float(y1 / h)), verified)
 
 
