@@ -18,7 +18,7 @@ from conftest import QUERY_PHOTO, ROOT, SAMPLE, run
 from services import chroma_cmd, free_port, serving
 
 from localrag.store.blobs import Blobs
-from localrag.store.chroma import SEARCH_EF, Record, Store
+from localrag.store.chroma import LOCKED_TRIES, SEARCH_EF, Record, Store, _retry_locked
 from localrag.store.location import StoreLocation
 
 GUARD = Path(__file__).with_name("offline_guard.py")
@@ -225,3 +225,45 @@ def test_hnsw_search_breadth_of_new_and_older_collections(chroma, tmp_path, wher
         [Record(f"r{i}", np.eye(4, dtype=np.float32)[i], f"doc {i}", {"source": "s"}) for i in range(2)],
     )
     assert [r.id for r in writer.query("text", np.eye(4, dtype=np.float32)[1], 10)] == ["r1", "r0"]
+
+
+def test_a_write_that_meets_a_locked_database_is_run_again(tmp_path, monkeypatch):
+    from chromadb.api.models.Collection import Collection
+    from chromadb.errors import InternalError
+
+    fps = {"text_embedder": "text-model", "image_embedder": "image-model"}
+    loc, blobs = StoreLocation(path=tmp_path / "chroma"), Blobs(tmp_path / "blobs")
+    Store(loc, fps, blobs=blobs).client.create_collection(
+        "figures",
+        embedding_function=None,
+        metadata={"hnsw:space": "cosine", "embedder": "text-model", "hnsw:search_ef": 128},
+    )
+    calls = {"modify": 0, "upsert": 0}
+
+    def locked_twice(name: str, real):  # what embedded Chroma raises when two connections collide
+        def call(self, *args, **kwargs):
+            calls[name] += 1
+            if calls[name] <= 2:
+                raise InternalError("error returned from database: (code: 5) database is locked")
+            return real(self, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(Collection, "modify", locked_twice("modify", Collection.modify))
+    monkeypatch.setattr(Collection, "upsert", locked_twice("upsert", Collection.upsert))
+    writer = Store(loc, fps, blobs=blobs)
+    assert writer.collection("figures").configuration["hnsw"]["ef_search"] == SEARCH_EF
+    writer.add("figures", [Record("f1", np.ones(4, np.float32), "a figure", {"source": "s"})])
+    assert calls == {"modify": 3, "upsert": 3} and writer.count("figures") == 1
+
+    always = {"n": 0}
+
+    def never_free() -> None:
+        always["n"] += 1
+        raise InternalError("database is locked")
+
+    with pytest.raises(InternalError):
+        _retry_locked(never_free)
+    assert always["n"] == LOCKED_TRIES  # it gives up, and the caller reports the lock
+    with pytest.raises(ValueError):
+        _retry_locked(lambda: (_ for _ in ()).throw(ValueError("bad id")))  # other errors: at once

@@ -6,6 +6,7 @@ import functools
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ _BATCH = 1000
 # at a million chunks: 0.970 at search_ef 128, 0.985 at 256, for 4 ms a query either way.
 SEARCH_EF = 256
 HNSW = {"hnsw:construction_ef": 128, "hnsw:search_ef": SEARCH_EF, "hnsw:M": 16}
+LOCKED_TRIES = 6  # waits of 20, 40, ... 320 ms: 0.6 s in all before a lock is reported
 
 
 @dataclass
@@ -267,7 +269,7 @@ class Store:
     def _write(self, fn: Callable[[], T]) -> T:
         """Run a Chroma write, turning its failures into one StoreError a user can act on."""
         try:
-            return fn()
+            return _retry_locked(fn)
         except StoreError:
             raise
         except Exception as exc:
@@ -438,9 +440,27 @@ def _widen_search(col: Any) -> None:
     try:
         have = (col.configuration or {}).get("hnsw", {}).get("ef_search")
         if have is not None and have < SEARCH_EF:
-            col.modify(configuration={"hnsw": {"ef_search": SEARCH_EF}})
+            _retry_locked(lambda: col.modify(configuration={"hnsw": {"ef_search": SEARCH_EF}}))
     except Exception:  # a Chroma without the call searches as the collection was built: still correct
         return
+
+
+def _retry_locked(fn: Callable[[], T]) -> T:
+    """Run a write, again after a short wait while SQLite reports the database locked.
+
+    Embedded Chroma's SQLite answers "database is locked" at once, without waiting, when two of
+    its own connections would otherwise deadlock (a reader upgrading to a writer beside another).
+    SQLite rolled the statement back, and localrag's writes are upserts and deletes by key, so
+    running it again is safe.
+    """
+    for attempt in range(LOCKED_TRIES - 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if "database is locked" not in str(exc).lower():
+                raise
+            time.sleep(0.02 * 2**attempt)
+    return fn()
 
 
 def _flat(meta: dict[str, Any]) -> dict[str, Any]:
