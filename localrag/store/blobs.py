@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from localrag.embed.orb import Features, save_features
+from localrag.embed.orb import Features, features_path, save_features
 from localrag.errors import DiskFullError, StoreError
 from localrag.ingest.base import content_id
 
@@ -32,8 +32,8 @@ def page_key(file_sha: str, page: int) -> str:
 
 
 def features_key(image_key: str) -> str:
-    """Where the ORB features of a stored figure live."""
-    return image_key.removesuffix(".png") + ".orb.npz"
+    """Where the ORB features of a stored figure live: the key of the file beside its PNG."""
+    return features_path(Path(image_key)).as_posix()
 
 
 def write_failed(path: Path, exc: OSError) -> StoreError:
