@@ -227,6 +227,40 @@ def test_hnsw_search_breadth_of_new_and_older_collections(chroma, tmp_path, wher
     assert [r.id for r in writer.query("text", np.eye(4, dtype=np.float32)[1], 10)] == ["r1", "r0"]
 
 
+# One process's loop of what a writer does to an index an older localrag made; prints how many
+# collections stayed at their older, narrower HNSW search.
+_OPEN_OLDER = """
+import sys, tempfile
+from pathlib import Path
+from localrag.store.blobs import Blobs
+from localrag.store.chroma import SEARCH_EF, Store
+from localrag.store.location import StoreLocation
+
+fps = {"text_embedder": "text-model", "image_embedder": "image-model"}
+narrow = 0
+for _ in range(int(sys.argv[1])):
+    d = Path(tempfile.mkdtemp(dir=sys.argv[2]))
+    loc, blobs = StoreLocation(path=d / "chroma"), Blobs(d / "blobs")
+    old = Store(loc, fps, blobs=blobs)
+    meta = {"hnsw:space": "cosine", "embedder": "text-model", "hnsw:search_ef": 128}
+    old.client.create_collection("figures", embedding_function=None, metadata=meta)
+    Store(loc, fps, blobs=blobs, readonly=True).collection("figures")
+    writer = Store(loc, fps, blobs=blobs)
+    writer.collection("text")
+    narrow += writer.collection("figures").configuration["hnsw"]["ef_search"] != SEARCH_EF
+print(narrow)
+"""
+
+
+@pytest.mark.slow
+def test_older_collections_are_widened_by_writers_side_by_side(tmp_path):
+    """Three processes at once, 60 openings each (by hand: pytest -m slow)."""
+    cmd = [sys.executable, "-c", _OPEN_OLDER, "60", str(tmp_path)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(3)]
+    outs = [p.communicate(timeout=1200)[0] for p in procs]
+    assert [int(o.split()[-1]) for o in outs] == [0, 0, 0]
+
+
 def test_a_write_that_meets_a_locked_database_is_run_again(tmp_path, monkeypatch):
     from chromadb.api.models.Collection import Collection
     from chromadb.errors import InternalError
