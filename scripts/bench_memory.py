@@ -1,12 +1,14 @@
 """Peak RSS of `localrag index` against the page count: memory must not grow with the pages.
 
     .venv/bin/python scripts/bench_memory.py [--pages 300 3000] [--figure-every 20]
-                                             [--baseline REV] [--json OUT]
+                                             [--pdf FILE ...] [--baseline REV] [--json OUT]
 
 Builds synthetic manuals (fpdf2: a heading and two paragraphs per page, and every
 --figure-every pages a distinct raster diagram), indexes each one in a fresh data dir with
 the default profile in a child process, and reports the child's peak RSS (from wait4), its
-RSS over time, and pages/s. --baseline REV runs the same indexing with the code of a git
+RSS over time, and pages/s. --pdf adds real files (e.g. asymptote.pdf, whose line art
+makes OCR's working set the largest part); `--pages` with no number skips the synthetic
+ones. --baseline REV runs the same indexing with the code of a git
 revision (a temporary worktree), for a before/after in the same run.
 """
 
@@ -86,6 +88,17 @@ def worktree(rev: str, where: Path) -> Iterator[Path]:
         )
 
 
+def page_count(pdf: Path) -> int:
+    """Pages in a PDF."""
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(str(pdf))
+    try:
+        return len(doc)
+    finally:
+        doc.close()
+
+
 def index_peak(pdf: Path, data_dir: Path, code: Path = ROOT) -> dict:
     """Index pdf in a child process running the code under `code`; its peak RSS and timings."""
     env = {**os.environ, "PYTHONPATH": str(code)}
@@ -123,7 +136,8 @@ def index_peak(pdf: Path, data_dir: Path, code: Path = ROOT) -> dict:
 def main() -> int:
     """CLI entry."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pages", type=int, nargs="+", default=[300, 3000])
+    ap.add_argument("--pages", type=int, nargs="*", default=[300, 3000])
+    ap.add_argument("--pdf", type=Path, nargs="*", default=[], help="real PDFs to measure as well")
     ap.add_argument("--figure-every", type=int, default=20)
     ap.add_argument("--baseline", help="git revision to measure as well (e.g. HEAD~1)")
     ap.add_argument("--baseline-max-pages", type=int, default=300, help="skip larger PDFs for the baseline")
@@ -136,18 +150,27 @@ def main() -> int:
             baseline = (
                 stack.enter_context(worktree(args.baseline, base / "baseline")) if args.baseline else None
             )
-            for n in args.pages:
-                pdf = synthetic_manual(base / f"manual-{n}.pdf", n, args.figure_every)
+            pdfs = [synthetic_manual(base / f"manual-{n}.pdf", n, args.figure_every) for n in args.pages]
+            for pdf in [*pdfs, *(p.resolve() for p in args.pdf)]:
+                n = page_count(pdf)
                 codes = [("current", ROOT)]
-                if baseline is not None and n <= args.baseline_max_pages:
+                if baseline is not None and (n <= args.baseline_max_pages or pdf not in pdfs):
                     codes.append((f"baseline {args.baseline}", baseline))
                 for label, code in codes:
-                    r = index_peak(pdf, base / f"data-{n}-{label.split()[0]}", code)
-                    r.update({"pages": n, "code": label, "pages_per_s": round(n / r["seconds"], 2)})
+                    r = index_peak(pdf, base / f"data-{pdf.stem}-{label.split()[0]}", code)
+                    r.update(
+                        {
+                            "file": pdf.name,
+                            "pages": n,
+                            "code": label,
+                            "pages_per_s": round(n / r["seconds"], 2),
+                        }
+                    )
                     results["runs"].append(r)
                     print(
-                        f"{label:>22}: {n:5d} pages  peak RSS {r['peak_rss_mib']:7.1f} MiB  "
-                        f"{r['seconds']:7.1f} s  ({r['pages_per_s']} pages/s)  exit {r['exit']}",
+                        f"{label:>22}: {pdf.name[:24]:>24} {n:5d} pages  "
+                        f"peak RSS {r['peak_rss_mib']:7.1f} MiB  {r['seconds']:7.1f} s  "
+                        f"({r['pages_per_s']} pages/s)  exit {r['exit']}",
                         flush=True,
                     )
     if args.json:

@@ -44,6 +44,22 @@ def test_onnx_vectors_match_sentence_transformers(minilm) -> None:
     assert OnnxTextEmbedder(minilm, n_threads=1).embed_texts([]).shape == (0, 384)
 
 
+def test_long_texts_go_fewer_at_a_time_for_the_same_vectors(minilm, monkeypatch) -> None:
+    lengths = [300, 256, 256, 40, 40, 40, 3, 1]  # longest first, as embed_texts orders them
+    batches = list(onnx_text._batches(list(range(8)), lengths, most=3))
+    assert [i for b in batches for i in b] == list(range(8))  # each text once, in order
+    assert all(
+        len(b) <= 3 and (len(b) == 1 or len(b) * lengths[b[0]] <= onnx_text.BATCH_TOKENS) for b in batches
+    )
+    monkeypatch.setattr(onnx_text, "BATCH_TOKENS", 300)  # the 256-token texts one at a time
+    assert [len(b) for b in onnx_text._batches(list(range(8)), lengths, most=3)] == [1, 1, 1, 3, 2]
+    texts = [t * k for t in TEXTS for k in (1, 7, 40)]  # lengths from 1 to 256 tokens
+    embedder = OnnxTextEmbedder(minilm, n_threads=2)
+    whole = embedder.embed_texts(texts)
+    monkeypatch.setattr(onnx_text, "BATCH_TOKENS", 1)  # every text alone, unpadded
+    assert np.allclose(embedder.embed_texts(texts), whole, atol=1e-5)
+
+
 def test_export_is_cached_and_a_broken_file_is_made_again(minilm, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     graph = onnx_cache(minilm)
