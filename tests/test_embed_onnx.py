@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from localrag.embed import onnx_text
+from localrag.embed import base, onnx_text
 from localrag.embed.onnx_text import Layout, OnnxTextEmbedder, onnx_cache
 from localrag.embed.sbert import SentenceTransformerEmbedder
 from localrag.errors import ConfigError, ModelError
@@ -45,19 +45,27 @@ def test_onnx_vectors_match_sentence_transformers(minilm) -> None:
 
 
 def test_long_texts_go_fewer_at_a_time_for_the_same_vectors(minilm, monkeypatch) -> None:
-    lengths = [300, 256, 256, 40, 40, 40, 3, 1]  # longest first, as embed_texts orders them
-    batches = list(onnx_text._batches(list(range(8)), lengths, most=3))
-    assert [i for b in batches for i in b] == list(range(8))  # each text once, in order
-    assert all(
-        len(b) <= 3 and (len(b) == 1 or len(b) * lengths[b[0]] <= onnx_text.BATCH_TOKENS) for b in batches
-    )
-    monkeypatch.setattr(onnx_text, "BATCH_TOKENS", 300)  # the 256-token texts one at a time
-    assert [len(b) for b in onnx_text._batches(list(range(8)), lengths, most=3)] == [1, 1, 1, 3, 2]
-    texts = [t * k for t in TEXTS for k in (1, 7, 40)]  # lengths from 1 to 256 tokens
+    lengths = [40, 300, 3, 256, 40, 1, 256, 40]
     embedder = OnnxTextEmbedder(minilm, n_threads=2)
-    whole = embedder.embed_texts(texts)
-    monkeypatch.setattr(onnx_text, "BATCH_TOKENS", 1)  # every text alone, unpadded
-    assert np.allclose(embedder.embed_texts(texts), whole, atol=1e-5)
+    embedder.batch_size = 3
+    batches = list(embedder.token_batches(lengths))
+    assert sorted(i for b in batches for i in b) == list(range(8))  # each text once
+    assert [lengths[b[0]] for b in batches] == sorted((lengths[b[0]] for b in batches), reverse=True)
+    assert all(len(b) <= 3 and len(b) * max(lengths[i] for i in b) <= base.BATCH_TOKENS for b in batches)
+    monkeypatch.setattr(base, "BATCH_TOKENS", 300)  # the 256-token texts one at a time
+    assert [len(b) for b in embedder.token_batches(lengths)] == [1, 1, 1, 3, 2]
+    texts = [t * k for t in TEXTS for k in (1, 7, 40)]  # lengths from 1 to 256 tokens
+    for backend in (OnnxTextEmbedder, SentenceTransformerEmbedder):
+        embedder = backend(minilm, n_threads=2)
+        monkeypatch.setattr(base, "BATCH_TOKENS", 1 << 20)  # batch_size texts at a time
+        whole = embedder.embed_texts(texts)
+        monkeypatch.setattr(base, "BATCH_TOKENS", 1)  # every text alone, unpadded
+        assert np.allclose(embedder.embed_texts(texts), whole, atol=1e-5)
+    calls: list[int] = []  # torch: the model is called once per budgeted batch
+    encode = embedder._encode
+    monkeypatch.setattr(embedder, "_encode", lambda items: calls.append(len(items)) or encode(items))
+    embedder.embed_texts(texts)
+    assert calls == [1] * len(texts)
 
 
 def test_export_is_cached_and_a_broken_file_is_made_again(minilm, tmp_path, monkeypatch) -> None:

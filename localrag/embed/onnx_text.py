@@ -15,7 +15,6 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +26,6 @@ from localrag.registry import ModelSpec
 
 EXPORT_VERSION = 1  # bump when the exported graph changes, so stale files are not reused
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-# Padded positions per model call. Attention buffers grow with rows x length^2, so a batch of
-# 32 texts at the 256-token limit held 0.9 GB; under this budget long texts go 8 at a time
-# (asymptote's 847 texts: peak RSS 1.23 -> 0.52 GB, as fast, the same vectors) and short
-# ones still go batch_size at a time.
-BATCH_TOKENS = 2048
 
 
 @dataclass(frozen=True)
@@ -176,19 +170,13 @@ class OnnxTextEmbedder(SpecEmbedder):
         return tok, session, names, layout, 0 if pad_id is None else pad_id
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Embed text in batches of equal-ish token counts.
-
-        Sorting by tokens rather than characters (as sentence-transformers does) pads a
-        quarter fewer positions on manuals with code and formulas, and the vectors do not
-        depend on the batching.
-        """
+        """Embed text in batches of equal-ish token counts; the vectors do not depend on the batching."""
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         tok, session, names, layout, pad_id = self._load()
         encs = tok.encode_batch(texts)  # truncated to the model's length, not padded
-        order = sorted(range(len(texts)), key=lambda i: -len(encs[i].ids))
         out: np.ndarray | None = None
-        for idx in _batches(order, [len(e.ids) for e in encs], self.batch_size):
+        for idx in self.token_batches([len(e.ids) for e in encs]):
             arrays = _padded([encs[i] for i in idx], pad_id)
             hidden = session.run(None, {n: arrays[n] for n in names})[0]
             vecs = _pool(hidden, arrays["attention_mask"], layout.pooling)
@@ -197,15 +185,6 @@ class OnnxTextEmbedder(SpecEmbedder):
             out[idx] = vecs
         assert out is not None
         return l2norm(out)  # the store keeps unit vectors whether or not the model normalises
-
-
-def _batches(order: list[int], lengths: list[int], most: int) -> Iterator[list[int]]:
-    """Consecutive runs of `order` (longest first), each within BATCH_TOKENS once padded."""
-    start = 0
-    while start < len(order):
-        n = max(1, min(most, BATCH_TOKENS // max(1, lengths[order[start]])))
-        yield order[start : start + n]
-        start += n
 
 
 def _padded(encs: list, pad_id: int) -> dict[str, np.ndarray]:

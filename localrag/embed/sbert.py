@@ -66,8 +66,15 @@ class SentenceTransformerEmbedder(OrbFeatures, SpecEmbedder):
         return l2norm(vecs)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Embed text."""
-        return self._encode(texts)
+        """Embed text; a text model's batches stay within BATCH_TOKENS, as on ONNX."""
+        if self.spec.role != "text_embedder" or len(texts) <= 1:  # CLIP embeds short queries
+            return self._encode(texts)
+        model = self.model
+        ids = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]  # type: ignore[attr-defined]
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for idx in self.token_batches([len(x) for x in ids]):
+            out[idx] = self._encode([texts[i] for i in idx])
+        return out
 
     def embed_images(self, images: list[Image.Image]) -> np.ndarray:
         """Embed images (CLIP-style models)."""
