@@ -11,7 +11,7 @@ from localrag.describe.caption import CaptionDescriber
 from localrag.describe.ocr import OcrDescriber, OcrEngine
 from localrag.describe.photo import PhotoReader
 from localrag.embed.base import ImageEmbedder, TextEmbedder
-from localrag.embed.bovw import HybridImageEmbedder
+from localrag.embed.bovw import TONE_WEIGHT, HybridImageEmbedder
 from localrag.embed.descriptor import EdgeDescriptorEmbedder
 from localrag.embed.onnx_text import OnnxTextEmbedder
 from localrag.embed.sbert import SentenceTransformerEmbedder
@@ -61,6 +61,8 @@ class Components:
             return EdgeDescriptorEmbedder(spec.fingerprint)
         if spec.source.builtin == "orb-bovw-edge-v1":
             return HybridImageEmbedder(spec.fingerprint)
+        if spec.source.builtin == "orb-bovw-edge-tone-v1":
+            return HybridImageEmbedder(spec.fingerprint, tone_weight=TONE_WEIGHT)
         if spec.source.builtin:
             raise ConfigError(f"model {spec.id!r}: unknown builtin {spec.source.builtin!r}")
         return SentenceTransformerEmbedder(spec, self.settings.n_threads)

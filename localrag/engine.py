@@ -70,9 +70,12 @@ class Engine:
         prune: bool = False,
         force: bool = False,
         progress: ProgressSink | None = None,
+        reembed_images: bool = False,
     ) -> Summary:
-        """Sync the index with paths."""
-        return self.indexer.sync(paths, prune=prune, progress=progress, force=force)
+        """Sync the index with paths (after re-embedding the stored figures, when asked)."""
+        return self.indexer.sync(
+            paths, prune=prune, progress=progress, force=force, reembed_images=reembed_images
+        )
 
     def search(
         self, query: str = "", image: Image.Image | None = None, k: int = 5, photo_text: str = "auto"

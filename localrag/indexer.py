@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from localrag.components import Components
 from localrag.config import Settings
@@ -79,11 +80,13 @@ class Summary:
             "described": self.described,
             "cached_descriptions": self.cached_descriptions,
             "blobs_collected": self.collected,
+            "images_reembedded": self.reembedded,
             "seconds": round(self.seconds, 3),
             "stage_seconds": self.times.as_dict(),
         }
 
     warnings: list[str] = field(default_factory=list)
+    reembedded: int = 0  # stored figures given new image vectors (index --reembed-images)
     pages: int = 0
     figures: int = 0
     chunks: int = 0
@@ -191,6 +194,9 @@ class ProgressSink:
     def figures(self, n: int) -> None:
         """Called as figures are described."""
 
+    def reembedded(self, done: int, total: int) -> None:
+        """Called as stored figures are re-embedded (index --reembed-images)."""
+
     def close(self) -> None:
         """Called at the end."""
 
@@ -241,12 +247,13 @@ class Indexer:
     def store(self) -> Store:
         """Opened on first need; refuses an index built by other models."""
         if self._store is None:
-            self._store = Store(
-                self.settings.store_location, self.fingerprints, self.blobs, owner=self.state.index_id()
-            )
+            self._store = self._open_store()
             for name in ("text", "figures", "figure_images"):
                 self._store.collection(name)
         return self._store
+
+    def _open_store(self) -> Store:
+        return Store(self.settings.store_location, self.fingerprints, self.blobs, owner=self.state.index_id())
 
     def sync(
         self,
@@ -254,10 +261,59 @@ class Indexer:
         prune: bool = False,
         progress: ProgressSink | None = None,
         force: bool = False,
+        reembed_images: bool = False,
     ) -> Summary:
-        """Index what changed under paths; with prune, drop sources that have gone."""
+        """Index what changed under paths; with prune, drop sources that have gone.
+
+        reembed_images: first give the stored figures this profile's image vectors, when
+        another image embedder built them (an upgrade, or a profile's new image_embedder).
+        """
         with writer_lock(self.settings.data_dir):
-            return self._sync(paths, prune, progress or ProgressSink(), force)
+            sink = progress or ProgressSink()
+            if reembed_images:
+                t0 = time.perf_counter()
+                summary = Summary()
+                self._reembed_images(summary, sink)
+                summary.seconds = time.perf_counter() - t0
+                if summary.aborted is not None:
+                    return summary
+            merged = self._sync(paths, prune, sink, force)
+            if reembed_images:
+                merged.reembedded = summary.reembedded
+                merged.warnings[:0] = summary.warnings
+                merged.seconds += summary.seconds
+            return merged
+
+    def _reembed_images(self, summary: Summary, sink: ProgressSink) -> None:
+        """Image vectors and view windows of every stored figure, from its stored crop."""
+
+        def vectors(recs: list[Record]) -> list[np.ndarray | None]:
+            out: list[np.ndarray | None] = []
+            for r in recs:
+                try:
+                    with Image.open(str(r.metadata["image"])) as im:
+                        img = im.convert("RGB")
+                except Exception as exc:  # a lost crop: the record goes, `check --repair` restores it
+                    summary.warnings.append(
+                        f"{r.metadata.get('source')}: figure {r.metadata.get('figure')} has no readable "
+                        f"image ({type(exc).__name__}); run `localrag check --repair`"
+                    )
+                    out.append(None)
+                    continue
+                out.append(self.image_embedder.embed_images([img])[0])
+                fkey = features_key(self.blobs.key(str(r.metadata["image"])))
+                if not self._has_views(fkey):
+                    self.blobs.put_features(fkey, figure_features(self.image_embedder, img), force=True)
+            return out
+
+        try:
+            store = self._open_store()
+            for name in ("text", "figures"):  # never half-convert an index another profile built
+                store.collection(name)
+            summary.reembedded = store.rebuild("figure_images", vectors, sink.reembedded)
+        except StoreError as err:
+            summary.aborted = err
+        self._store = None  # opened again, and checked, by the sync that follows
 
     def _sync(self, paths: list[Path], prune: bool, sink: ProgressSink, force: bool) -> Summary:
         t0 = time.perf_counter()

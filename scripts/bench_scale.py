@@ -139,7 +139,7 @@ def load_synthetic(engine: Engine, docs: Path, n_chunks: int, n_figures: int, se
     blob_keys = [m["image"] for _, m in real_figs]  # synthetic figures verify against real features
     n_files = max(1, n_chunks // CHUNKS_PER_FILE)
     figs_per_file = max(1, n_figures // n_files)
-    text_gen, img_gen = Clusters(384, seed), Clusters(744, seed + 1)
+    text_gen, img_gen = Clusters(384, seed), Clusters(indexer.image_embedder.dim, seed + 1)
     texts = words(n_chunks, seed)
     text_vecs = text_gen.draw(n_chunks)
     fig_vecs, img_vecs = text_gen.draw(n_files * figs_per_file), img_gen.draw(n_files * figs_per_file)
@@ -375,7 +375,11 @@ def run_store(kind: str, args: argparse.Namespace, photos: list) -> dict:
             lat = query_latency(engine, photos, args.queries)
             rec_text = recall_at_10(engine, "text", text_vecs, Clusters(384, args.seed, draws=1), args.recall)
             rec_img = recall_at_10(
-                engine, "figure_images", img_vecs, Clusters(744, args.seed + 1, draws=1), args.recall
+                engine,
+                "figure_images",
+                img_vecs,
+                Clusters(engine.components.image_embedder.dim, args.seed + 1, draws=1),
+                args.recall,
             )
             del text_vecs, img_vecs
             out = {

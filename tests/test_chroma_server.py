@@ -90,7 +90,7 @@ def test_status_check_prune_and_reindex(chroma, tmp_path):
     assert "no violations" in chk.output
 
 
-def test_a_model_mismatch_is_refused(chroma, tmp_path):
+def test_a_model_mismatch_is_refused_then_reembedded(chroma, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     shutil.copy(SAMPLE, docs)
@@ -103,8 +103,26 @@ def test_a_model_mismatch_is_refused(chroma, tmp_path):
     for args in (("search", "--image", str(QUERY_PHOTO)), ("index", str(docs))):
         res = run(data, "--store", store, "--profile", "other", *args, models=models)
         assert res.exit_code == 4, res.output
-        assert "was built with orb-bovw-edge-v1" in res.output
+        assert "was built with orb-bovw-edge-tone-v1" in res.output and "--reembed-images" in res.output
         assert "Traceback" not in res.output
+    # the server's collection is rebuilt beside the old one, then renamed over the HTTP API
+    res = run(
+        data, "--store", store, "--profile", "other", "index", "--reembed-images", str(docs), models=models
+    )
+    assert res.exit_code == 0 and "re-embedded 7 stored figure(s)" in res.output, res.output
+    hits = run(
+        data,
+        "--store",
+        store,
+        "--profile",
+        "other",
+        "search",
+        "--json",
+        "--image",
+        str(QUERY_PHOTO),
+        models=models,
+    )
+    assert json.loads(hits.stdout)["hits"][0]["page"] == 4
 
 
 def test_two_data_dirs_on_one_database_are_refused(chroma, tmp_path):

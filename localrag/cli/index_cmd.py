@@ -21,6 +21,7 @@ class TqdmSink(ProgressSink):
         """disable=None lets tqdm decide from the terminal."""
         self.disable = disable
         self.bar: tqdm | None = None
+        self.rebar: tqdm | None = None
         self.pages = 0
         self.figs = 0
 
@@ -48,6 +49,21 @@ class TqdmSink(ProgressSink):
         if self.bar is not None:
             self.bar.set_postfix(pages=self.pages, figures=self.figs)
 
+    def reembedded(self, done: int, total: int) -> None:
+        """A bar of its own for the stored figures being re-embedded."""
+        if self.rebar is None:
+            self.rebar = tqdm(
+                total=total,
+                unit="figure",
+                desc="re-embedding",
+                file=sys.stderr,
+                disable=self.disable,
+                dynamic_ncols=True,
+            )
+        self.rebar.update(done - self.rebar.n)
+        if done >= total:
+            self.rebar.close()
+
     def close(self) -> None:
         """Close the bar."""
         if self.bar is not None:
@@ -59,6 +75,8 @@ def _print_summary(s: Summary) -> None:
         f"indexed {len(s.indexed)} file(s): {s.pages} pages, {s.figures} figures, {s.chunks} chunks "
         f"({s.described} figures described, {s.cached_descriptions} from cache) in {s.seconds:.1f} s"
     )
+    if s.reembedded:
+        click.echo(f"re-embedded {s.reembedded} stored figure(s) with the profile's image embedder")
     click.echo(f"skipped {len(s.skipped)} unchanged file(s); pruned {len(s.pruned)}; failed {len(s.failed)}")
     for src in s.indexed:
         click.echo(f"  indexed  {shown(src)}")
@@ -74,6 +92,13 @@ def _print_summary(s: Summary) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--prune", is_flag=True, help="Remove indexed files that are gone or no longer under PATHS.")
 @click.option("--force", is_flag=True, help="Re-index files even when unchanged (descriptions stay cached).")
+@click.option(
+    "--reembed-images",
+    is_flag=True,
+    help="First give the stored figures this profile's image vectors, when another image "
+    "embedder built them (after an upgrade, or a new image_embedder in the profile). "
+    "Nothing is parsed or described again.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
 @click.pass_context
@@ -82,6 +107,7 @@ def index(
     paths: tuple[Path, ...],
     prune: bool,
     force: bool,
+    reembed_images: bool,
     as_json: bool,
     progress: bool | None,
 ) -> None:
@@ -94,7 +120,9 @@ def index(
     index consistent: run it again once there is space.
     """
     sink = TqdmSink(None if progress is None else not progress)
-    summary = engine_of(ctx).index(list(paths), prune=prune, force=force, progress=sink)
+    summary = engine_of(ctx).index(
+        list(paths), prune=prune, force=force, progress=sink, reembed_images=reembed_images
+    )
     if as_json:
         echo_json(summary.as_json())
     else:

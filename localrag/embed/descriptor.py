@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from localrag.embed.base import OrbFeatures, l2norm
-from localrag.embed.prepare import ink_gray, levels, quantile
+from localrag.embed.prepare import ink_gray, levels, pad_square, quantile
 
 SIDE = 160
 BINS = 8
@@ -30,11 +30,7 @@ def normalize_gray(img: Image.Image, side: int = SIDE) -> np.ndarray:
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
     if rows.size and cols.size:
         g = g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    h, w = g.shape
-    s = max(h, w)
-    canvas = np.full((s, s), bg, np.float32)
-    canvas[(s - h) // 2 : (s - h) // 2 + h, (s - w) // 2 : (s - w) // 2 + w] = g
-    return cv2.resize(canvas, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.resize(pad_square(g, bg), (side, side), interpolation=cv2.INTER_AREA)
 
 
 def describe(img: Image.Image) -> np.ndarray:

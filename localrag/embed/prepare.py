@@ -66,6 +66,30 @@ def quantile(cum: np.ndarray, q: float) -> float:
     return lo + (hi - lo) * (pos - k)
 
 
+def content_box(u8: np.ndarray, contrast: float = 40, min_ink: int = 20) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the pixels that differ from the median grey, the outer 0.5% dropped.
+
+    The whole image when fewer than min_ink pixels differ (a blank or nearly blank photo).
+    """
+    ink = np.abs(u8.astype(np.float32) - np.float32(quantile(levels(u8), 0.5))) > contrast
+    ys, xs = np.nonzero(ink)
+    if ys.size <= min_ink:
+        return 0, u8.shape[0], 0, u8.shape[1]
+    y0, y1 = np.percentile(ys, [0.5, 99.5]).astype(int)
+    x0, x1 = np.percentile(xs, [0.5, 99.5]).astype(int)
+    return int(y0), int(y1) + 1, int(x0), int(x1) + 1
+
+
+def pad_square(a: np.ndarray, fill: float | np.ndarray) -> np.ndarray:
+    """The image (grey or colour) centred on a square canvas of fill, as wide as its longer side."""
+    h, w = a.shape[:2]
+    s = max(h, w)
+    canvas = np.empty((s, s, *a.shape[2:]), a.dtype)
+    canvas[...] = fill
+    canvas[(s - h) // 2 : (s - h) // 2 + h, (s - w) // 2 : (s - w) // 2 + w] = a
+    return canvas
+
+
 def _drop_surround(g: np.ndarray) -> np.ndarray:
     """Paint white any large dark region touching the border (table or floor around the paper)."""
     dark = (g < 90).astype(np.uint8)

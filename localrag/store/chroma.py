@@ -7,7 +7,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,8 @@ COLLECTIONS = {
     "figure_images": "image_embedder",
 }
 _BATCH = 1000
+REBUILDING = "__rebuilding"  # suffix of a collection being re-embedded (Store.rebuild)
+REBUILD_BATCH = 64  # records re-embedded per write: progress moves every few seconds
 # HNSW build and search settings for new collections: Chroma's search_ef default of 10 misses
 # true neighbours (chroma#1205). scripts/bench_scale.py measures recall@10 against exact search
 # at a million chunks: 0.970 at search_ef 128, 0.985 at 256, for 4 ms a query either way.
@@ -213,27 +215,30 @@ class Store:
         if name in self._cols:
             return self._cols[name]
         want = self.fingerprints[COLLECTIONS[name]]
+        self._finish_rebuild(name)
         if self.readonly:
             try:
                 col = self.client.get_collection(name, embedding_function=None)
             except Exception:  # not created yet: nothing of this kind is indexed
                 return None
         else:
-            meta = {"embedder": want, "hnsw:space": "cosine", **HNSW}
-            if self.dir is None and self.owner:
-                meta["localrag_index"] = self.owner
             col = self._write(
                 lambda: self.client.get_or_create_collection(
                     name,
                     embedding_function=None,  # localrag embeds; Chroma must never pick a default model
-                    metadata=meta,
+                    metadata=self._new_meta(name),
                 )
             )
         have = (col.metadata or {}).get("embedder")
         if have != want:
+            # image vectors can be computed again from the stored figures; text needs its files
+            fix = (
+                "run `localrag index --reembed-images PATHS` to re-embed its figures"
+                if COLLECTIONS[name] == "image_embedder"
+                else "use the profile that built it, or index into a new --data-dir"
+            )
             raise ModelMismatchError(
-                f"{self.label}: collection '{name}' was built with {have}, but the profile uses "
-                f"{want}. Use the profile that built it, or index into a new --data-dir."
+                f"{self.label}: collection '{name}' was built with {have}, but the profile uses {want}: {fix}"
             )
         owner = (col.metadata or {}).get("localrag_index")
         if self.dir is None and self.owner and owner and owner != self.owner:
@@ -245,6 +250,83 @@ class Store:
             _widen_search(col)
         self._cols[name] = col
         return col
+
+    def _new_meta(self, name: str) -> dict[str, Any]:
+        """A new collection's metadata: the model that fills it, and its HNSW settings."""
+        want = self.fingerprints[COLLECTIONS[name]]
+        meta: dict[str, Any] = {"embedder": want, "hnsw:space": "cosine", **HNSW}
+        if self.dir is None and self.owner:
+            meta["localrag_index"] = self.owner
+        return meta
+
+    def rebuild(
+        self,
+        name: str,
+        vectors: Callable[[list[Record]], Sequence[np.ndarray | None]],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Re-embed a collection that another model built; returns the records re-embedded.
+
+        vectors(records) gives the profile's vector of each record of a batch, or None to drop
+        it (records carry no vector; image paths are resolved). They fill a side collection that
+        takes the old one's place only once complete, so an interruption leaves the old
+        collection whole: run it again. progress(done, total) follows each batch.
+        """
+        self._finish_rebuild(name)
+        try:
+            old = self.client.get_collection(name, embedding_function=None)
+        except Exception:  # nothing of this kind is indexed
+            return 0
+        if (old.metadata or {}).get("embedder") == self.fingerprints[COLLECTIONS[name]]:
+            return 0
+        side = name + REBUILDING
+        self._drop(side)  # the remains of an interrupted run
+        meta = self._new_meta(name)
+        new = self._write(lambda: self.client.create_collection(side, embedding_function=None, metadata=meta))
+        total, kept = old.count(), 0
+        for offset in range(0, total, REBUILD_BATCH):
+            got = old.get(include=["documents", "metadatas"], limit=REBUILD_BATCH, offset=offset)
+            recs = [
+                Record(i, np.zeros(0, np.float32), d or "", self._meta(m or {}))
+                for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            ]
+            rows = [(j, v) for j, v in enumerate(vectors(recs)) if v is not None]
+            kept += len(rows)
+            if rows:
+                self._write(
+                    lambda got=got, rows=rows: new.upsert(
+                        ids=[got["ids"][j] for j, _ in rows],
+                        embeddings=np.stack([v for _, v in rows]).astype(np.float32),
+                        documents=[got["documents"][j] for j, _ in rows],
+                        metadatas=[got["metadatas"][j] for j, _ in rows],
+                    )
+                )
+            if progress:
+                progress(min(offset + REBUILD_BATCH, total), total)
+        self._write(lambda: self.client.delete_collection(name))
+        self._finish_rebuild(name)
+        self._cols.pop(name, None)
+        return kept
+
+    def _finish_rebuild(self, name: str) -> None:
+        """Put a complete rebuilt collection in its place (a side collection alone is complete)."""
+        if self.readonly:
+            return
+        try:
+            side = self.client.get_collection(name + REBUILDING, embedding_function=None)
+        except Exception:  # the usual case: no rebuild under way
+            return
+        try:
+            self.client.get_collection(name, embedding_function=None)
+        except Exception:  # the old one is gone, so the side one was filled: it takes the name
+            self._write(lambda: side.modify(name=name))
+
+    def _drop(self, name: str) -> None:
+        try:
+            self.client.get_collection(name, embedding_function=None)
+        except Exception:
+            return
+        self._write(lambda: self.client.delete_collection(name))
 
     def _forget_system(self) -> None:
         """After a failed write, make this process's next client start a fresh Chroma system.
