@@ -95,7 +95,7 @@ def test_an_interrupted_rebuild_leaves_the_old_vectors_whole(tmp_path, monkeypat
 
     done: list[tuple[int, int]] = []
     n = _store(tmp_path, "new@1").rebuild("figure_images", _ones, progress=lambda d, t: done.append((d, t)))
-    assert n == 9 and done == [(3, 10), (6, 10), (9, 10), (10, 10)]
+    assert n == 9 and done == [(0, 10), (3, 10), (6, 10), (9, 10), (10, 10)]
     new = _store(tmp_path, "new@1")
     assert new.count("figure_images") == 9 and sorted(new.models()) == ["figure_images"]
     assert new.records("figure_images", ["r7"])[0].document == "doc 7"

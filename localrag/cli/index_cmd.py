@@ -27,13 +27,11 @@ class TqdmSink(ProgressSink):
 
     def start(self, total_files: int) -> None:
         """Open the bar."""
-        self.bar = tqdm(
-            total=total_files,
-            unit="file",
-            desc="indexing",
-            file=sys.stderr,
-            disable=self.disable,
-            dynamic_ncols=True,
+        self.bar = self._bar(total_files, "file", "indexing")
+
+    def _bar(self, total: int, unit: str, desc: str) -> tqdm:
+        return tqdm(
+            total=total, unit=unit, desc=desc, file=sys.stderr, disable=self.disable, dynamic_ncols=True
         )
 
     def file_done(self, source: str, pages: int, figures: int) -> None:
@@ -52,14 +50,7 @@ class TqdmSink(ProgressSink):
     def reembedded(self, done: int, total: int) -> None:
         """A bar of its own for the stored figures being re-embedded."""
         if self.rebar is None:
-            self.rebar = tqdm(
-                total=total,
-                unit="figure",
-                desc="re-embedding",
-                file=sys.stderr,
-                disable=self.disable,
-                dynamic_ncols=True,
-            )
+            self.rebar = self._bar(total, "figure", "re-embedding")
         self.rebar.update(done - self.rebar.n)
         if done >= total:
             self.rebar.close()

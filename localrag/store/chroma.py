@@ -270,7 +270,7 @@ class Store:
         vectors(records) gives the profile's vector of each record of a batch, or None to drop
         it (records carry no vector; image paths are resolved). They fill a side collection that
         takes the old one's place only once complete, so an interruption leaves the old
-        collection whole: run it again. progress(done, total) follows each batch.
+        collection whole: run it again. progress(done, total) comes first, then after each batch.
         """
         self._finish_rebuild(name)
         try:
@@ -284,6 +284,8 @@ class Store:
         meta = self._new_meta(name)
         new = self._write(lambda: self.client.create_collection(side, embedding_function=None, metadata=meta))
         total, kept = old.count(), 0
+        if progress:
+            progress(0, total)
         for offset in range(0, total, REBUILD_BATCH):
             got = old.get(include=["documents", "metadatas"], limit=REBUILD_BATCH, offset=offset)
             recs = [
