@@ -9,7 +9,8 @@ manual=localrag/data/aquapure-300-manual.pdf
 photo=localrag/data/query-wiring-photo.jpg
 
 echo "== localrag index $manual   (index: $LOCALRAG_HOME)"
-"${lr[@]}" index "$manual"
+# --reembed-images: a demo index left by an older localrag gets this one's image vectors
+"${lr[@]}" index --reembed-images "$manual"
 echo
 echo '== localrag ask "How do I replace the filter cartridge?"'
 "${lr[@]}" ask "How do I replace the filter cartridge?"
