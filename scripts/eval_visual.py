@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/eval_visual.py --data-dir DIR [--limit N] [--json OUT]
     .venv/bin/python scripts/eval_visual.py --pdf FILE.pdf        # index into a temp dir first
-    .venv/bin/python scripts/eval_visual.py --corpus sample|asymptote|gle|gnuplot [--seed N]
+    .venv/bin/python scripts/eval_visual.py --corpus sample|asymptote|gle|gnuplot|kicad [--seed N]
     .venv/bin/python scripts/eval_visual.py --corpus sample --scale 1000   # + synthetic figures
     .venv/bin/python scripts/eval_visual.py --corpus sample --fixed        # the fixed set
 
@@ -31,7 +31,7 @@ from localrag.components import Components
 from localrag.config import Settings
 from localrag.describe.caption import CaptionDescriber
 from localrag.engine import Engine
-from localrag.evaluation.corpus import asymptote_pdf, gle_pdf, gnuplot_pdf
+from localrag.evaluation.corpus import asymptote_pdf, gle_pdf, gnuplot_pdf, kicad_screenshots
 from localrag.evaluation.perturb import PERTURBATIONS
 from localrag.indexer import Indexer
 
@@ -41,6 +41,7 @@ CORPORA = {
     "gnuplot": gnuplot_pdf,
     "asymptote": asymptote_pdf,
     "gle": gle_pdf,
+    "kicad": kicad_screenshots,  # raster: a folder of UI screenshots
 }
 
 
@@ -92,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(data_dir=data_dir, profile=args.profile)
     engine = Engine(settings)
     if not args.data_dir:
-        pdf = args.pdf or CORPORA[args.corpus]()
-        engine.index([pdf])
+        engine.index([args.pdf or CORPORA[args.corpus]()])
     if args.scale:
         add_synthetic(settings, engine.components, args.scale)
     retriever = engine.retriever(args.photo_text)
