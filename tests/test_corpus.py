@@ -2,35 +2,31 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PIL import Image
 
 from localrag.evaluation import corpus
-
-IMAGES = "usr/share/doc/kicad/help/en/images"
 
 
 def test_kicad_screenshots_keeps_figures_not_icons_and_both_folders(tmp_path, monkeypatch):
     monkeypatch.setattr(corpus, "CACHE", tmp_path / "cache")
     calls = []
 
-    def unpack(package, copy):
+    def unpack(package, into):
         calls.append(package)
-        root = tmp_path / "deb"
+        root = into / "x"
         for rel, size in {
             "dialog.png": (640, 480),
             "en/dialog.png": (300, 200),  # same name in the language folder: both kept
             "icons/zoom.png": (24, 24),
             "toolbar.png": (900, 40),  # a strip of buttons, not a figure
         }.items():
-            p = root / IMAGES / rel
+            p = root / corpus.KICAD_IMAGES / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             Image.new("RGB", size, "white").save(p)
-        copy(root)
+        return root
 
     monkeypatch.setattr(corpus, "_unpack", unpack)
     out = corpus.kicad_screenshots()
     assert sorted(p.name for p in out.iterdir()) == ["dialog.png", "en-dialog.png"]
     assert corpus.kicad_screenshots() == out and calls == ["kicad-doc-en"]  # cached
-    assert not list(Path(out.parent).glob("*.part"))
+    assert not list(out.parent.glob("*.part"))

@@ -15,22 +15,35 @@ from localrag.config import cache_dir
 CACHE = cache_dir() / "corpora"
 
 
-def _unpack(package: str, copy: Callable[[Path], None]) -> None:
-    """Fetch a Debian package with `apt-get download`, unpack it, and let copy take its files."""
-    CACHE.mkdir(parents=True, exist_ok=True)
+def _fetch(package: str, out: Path, fill: Callable[[Path, Path], None]) -> Path:
+    """out, made once from a Debian package: fill(unpacked root, destination) writes it.
+
+    It is written under a `.part` name and renamed when whole, so an interrupted fetch never
+    leaves a half-copied corpus that later runs would take as cached.
+    """
+    if out.exists():
+        return out
+    part = out.with_name(out.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.unlink(missing_ok=True)
+    part.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", package], cwd=tmp, check=True, capture_output=True)
-        deb = next(Path(tmp).glob(f"{package}_*.deb"))
-        subprocess.run(["dpkg-deb", "-x", str(deb), tmp + "/x"], check=True)
-        copy(Path(tmp) / "x")
+        fill(_unpack(package, Path(tmp)), part)
+    part.rename(out)
+    return out
+
+
+def _unpack(package: str, into: Path) -> Path:
+    """Download a Debian package with `apt-get download` into a folder and unpack it there."""
+    subprocess.run(["apt-get", "download", package], cwd=into, check=True, capture_output=True)
+    deb = next(into.glob(f"{package}_*.deb"))
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(into / "x")], check=True)
+    return into / "x"
 
 
 def debian_doc(package: str, member: str) -> Path:
     """A file from a Debian package, fetched and cached."""
-    out = CACHE / Path(member).name
-    if not out.exists():
-        _unpack(package, lambda root: shutil.copy(root / member, out))
-    return out
+    return _fetch(package, CACHE / Path(member).name, lambda root, dst: shutil.copy(root / member, dst))
 
 
 def gnuplot_pdf() -> Path:
@@ -53,24 +66,20 @@ def gle_pdf() -> Path:
 KICAD_MIN_SIDE = 200
 
 
+KICAD_IMAGES = "usr/share/doc/kicad/help/en/images"
+
+
 def kicad_screenshots() -> Path:
     """A folder of the KiCad 6 manual's screenshots (kicad-doc-en): ~370 raster PNG figures."""
-    out = CACHE / "kicad-screenshots"
-    if out.is_dir():
-        return out
 
-    def copy(root: Path) -> None:
-        tmp_out = out.with_name(out.name + ".part")
-        shutil.rmtree(tmp_out, ignore_errors=True)
-        tmp_out.mkdir(parents=True)
-        for png in sorted((root / "usr/share/doc/kicad/help/en/images").rglob("*.png")):
+    def fill(root: Path, dst: Path) -> None:
+        dst.mkdir()
+        images = root / KICAD_IMAGES
+        for png in sorted(images.rglob("*.png")):
             with Image.open(png) as im:
                 if min(im.size) < KICAD_MIN_SIDE:
                     continue
             # Two folders hold screenshots of the same name; the relative path keeps both.
-            name = "-".join(png.relative_to(root / "usr/share/doc/kicad/help/en/images").parts)
-            shutil.copy(png, tmp_out / name)
-        tmp_out.rename(out)  # whole or absent: an interrupted fetch leaves only the .part
+            shutil.copy(png, dst / "-".join(png.relative_to(images).parts))
 
-    _unpack("kicad-doc-en", copy)
-    return out
+    return _fetch("kicad-doc-en", CACHE / "kicad-screenshots", fill)
