@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from localrag.embed import tone
 from localrag.embed.bovw import TONE_WEIGHT, HybridImageEmbedder, vocabulary
 from localrag.embed.descriptor import DIM as EDGE_DIM
+from localrag.evaluation.perturb import uneven_light
 
 SIDE = 220
 KINDS = ("diagonal", "anti", "square", "arc", "hline", "vline", "circle", "red curve", "gradient", "blues")
@@ -92,3 +93,31 @@ def test_the_tone_part_lifts_the_builtin_vector_on_such_photos(figs):
     after = top1_share(lambda im: with_tone.embed_images([im])[0], figs)
     # measured: 0.27 without the tone part, 0.67 with it
     assert after >= before + 0.25 and after >= 0.6, (before, after)
+
+
+def heatmap() -> Image.Image:
+    """A colour field with no paper around it (red, yellow, green, dark): its median sits mid-grey."""
+    s = SIDE
+    y, x = np.mgrid[0:s, 0:s] / s
+    r = np.clip(1.6 * (1 - x) * (0.3 + y), 0, 1)
+    g = np.clip(1.4 * x * (1.2 - y) + 0.8 * (1 - x) * y, 0, 1)
+    return Image.fromarray((np.stack([r, g, 0.05 + 0 * x], -1) * 255).astype(np.uint8))
+
+
+def test_a_photo_near_the_dark_mode_threshold_is_searched_both_ways(figs):
+    emb = HybridImageEmbedder("orb-bovw-edge-tone-v1@test", tone_weight=TONE_WEIGHT)
+    # printed line art is far from the threshold: one vector, the indexed one, per query
+    for f in figs[:8]:
+        q = emb.embed_query(f)
+        assert q.shape == (1, emb.dim) and np.allclose(q[0], emb.embed_images([f])[0])
+    # a lamp darkens a heat map past the threshold, and its lightness map reads inverted
+    heat = heatmap()
+    bank = emb.embed_images([*figs, heat])
+    one = both = 0
+    for seed in range(20):
+        q = uneven_light(heat, random.Random(seed))
+        single, readings = bank @ emb.embed_images([q])[0], (bank @ emb.embed_query(q).T).max(1)
+        one += int((single > single[-1]).sum()) == 0
+        both += int((readings > readings[-1]).sum()) == 0
+    # measured: first for 4 of 20 photos with the one reading, 20 of 20 with both
+    assert one <= 10 and both >= 17, (one, both)

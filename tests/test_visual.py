@@ -131,6 +131,10 @@ def test_view_vectors_find_the_figure_a_crop_comes_from(figures):
     print(before, after)
     assert sum(r == 0 for r in after) > sum(r == 0 for r in before) + 3, (before, after)
     assert view_scores(feats[0], q, "another-model") is None  # views of another embedder are ignored
+    rows = np.stack([q, whole[0]])  # a query read two ways scores by its nearer reading
+    assert view_scores(feats[0], rows, emb.fingerprint) == max(
+        view_scores(feats[0], q, emb.fingerprint), view_scores(feats[0], whole[0], emb.fingerprint)
+    )
 
 
 def test_eval_queries_do_not_depend_on_where_the_manual_lies():

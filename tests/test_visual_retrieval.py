@@ -132,6 +132,36 @@ def test_visual_shortlist_finds_outliers_among_near_duplicates(tmp_path):
     assert all(found), found
 
 
+@pytest.mark.parametrize("exact", [True, False])
+def test_a_photo_read_two_ways_shortlists_by_the_nearer_reading(tmp_path, monkeypatch, exact):
+    """Each figure scores by the better of a query's vectors, in exact search and in HNSW."""
+    import numpy as np
+
+    from localrag.retrieve import retriever as retrieval
+    from localrag.store import Record, Store
+
+    monkeypatch.setattr(retrieval, "EXACT_MAX", 10_000 if exact else 0)
+    rng = np.random.default_rng(3)
+    vecs = rng.standard_normal((60, 8)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    settings = Settings(data_dir=tmp_path)
+    comps = Components(settings)
+    meta = {"source": "s.pdf", "page": 1, "figure": 1, "kind": "figure"}
+    Store(settings.chroma_dir, comps.fingerprints()).add(
+        "figure_images", [Record(str(i), v, "", meta) for i, v in enumerate(vecs)]
+    )
+    retriever = Retriever.of(settings, comps)
+    queries = vecs[[4, 9]] + 0.05 * rng.standard_normal((2, 8)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    both = retriever.nearest_figures(queries, 5)
+    assert {"4", "9"} <= {r.id for r in both[:2]}
+    best = (vecs @ queries.T).max(axis=1)
+    assert [r.id for r in both] == [str(i) for i in np.argsort(-best)[:5]]
+    assert np.allclose([r.similarity for r in both], np.sort(best)[::-1][:5], atol=1e-4)
+    one = retriever.nearest_figures(queries[0], 5)  # one vector: as before
+    assert one[0].id == "4" and len(one) == 5
+
+
 def test_search_reports_near_duplicate_figures(tmp_path):
     """Two revisions of one plot: both are hits, and `search` says they are near-identical."""
     from PIL import ImageDraw

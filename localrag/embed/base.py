@@ -42,6 +42,10 @@ class ImageEmbedder(Protocol):
         """Return an (n, dim) float32 array of L2-normalised vectors."""
         ...
 
+    def embed_query(self, image: Image.Image) -> np.ndarray:
+        """The (n, dim) vectors a query photo is searched with: n readings of it, n >= 1."""
+        ...
+
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Text in the image space (CLIP only)."""
         ...
@@ -57,6 +61,14 @@ class OrbFeatures:
     def features(self, img: Image.Image) -> Features:
         """ORB keypoints and descriptors of an image."""
         return orb_features(img)
+
+
+class OneQueryVector:
+    """A query photo searched with its image vector alone (embedders with one reading of it)."""
+
+    def embed_query(self, image: Image.Image) -> np.ndarray:
+        """The photo's image vector, as a (1, dim) array."""
+        return self.embed_images([image])  # type: ignore[attr-defined]
 
 
 class SpecEmbedder:

@@ -20,7 +20,7 @@ from localrag.embed.descriptor import DIM as EDGE_DIM
 from localrag.embed.descriptor import describe
 from localrag.embed.orb import Features, features
 from localrag.embed.tone import DIM as TONE_DIM
-from localrag.embed.tone import describe as tone
+from localrag.embed.tone import readings as tone_readings
 
 VOCAB = Path(__file__).resolve().parents[1] / "data" / "orb-vocab-512.npz"
 EDGE_WEIGHT = 0.4  # share of the cosine from the edge part (of what tone leaves)
@@ -85,18 +85,22 @@ class HybridImageEmbedder:
         """One vector per image."""
         if not images:
             return np.zeros((0, self.dim), np.float32)
+        return np.stack([self._vectors(im, both=False)[0] for im in images])
+
+    def embed_query(self, image: Image.Image) -> np.ndarray:
+        """The vectors a query photo searches with: two when its tone reads both ways."""
+        return np.stack(self._vectors(image, both=True))
+
+    def _vectors(self, im: Image.Image, both: bool) -> list[np.ndarray]:
         t = self.tone_weight
         a, b, c = np.sqrt((1 - t) * EDGE_WEIGHT), np.sqrt((1 - t) * (1 - EDGE_WEIGHT)), np.sqrt(t)
-        return np.stack([self._parts(im, a, b, c) for im in images]).astype(np.float32)
-
-    def _parts(self, im: Image.Image, a: float, b: float, c: float) -> np.ndarray:
         parts = [a * describe(im), b * bag_of_words(self.features(im))]
         if not c:
-            return np.concatenate(parts)
+            return [np.concatenate(parts).astype(np.float32)]
         # a figure without ORB corners (a gradient, a blank panel) has an empty word part:
         # re-normalised, so exact search scores it as Chroma's cosine does. v1 vectors stay
         # as they were, for the indexes they fill.
-        return l2norm(np.concatenate([*parts, c * tone(im)]))
+        return [l2norm(np.concatenate([*parts, c * tone])) for tone in tone_readings(im, both)]
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Not supported: no text side."""

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from localrag.embed.base import OrbFeatures, l2norm
+from localrag.embed.base import OneQueryVector, OrbFeatures, l2norm
 from localrag.embed.prepare import ink_gray, levels, pad_square, quantile
 
 SIDE = 160
@@ -57,7 +57,7 @@ def describe(img: Image.Image) -> np.ndarray:
     return l2norm(np.sqrt(np.maximum(vec, 0)))  # Hellinger: tames dominant bins
 
 
-class EdgeDescriptorEmbedder(OrbFeatures):
+class EdgeDescriptorEmbedder(OneQueryVector, OrbFeatures):
     """The builtin image embedder of the default profile (no weights, no text side)."""
 
     supports_text = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from localrag.embed.base import OrbFeatures, SpecEmbedder, l2norm
+from localrag.embed.base import OneQueryVector, OrbFeatures, SpecEmbedder, l2norm
 from localrag.errors import ModelError
 from localrag.registry import ModelSpec
 
@@ -24,7 +24,7 @@ def quiet_transformers() -> None:
         pass
 
 
-class SentenceTransformerEmbedder(OrbFeatures, SpecEmbedder):
+class SentenceTransformerEmbedder(OneQueryVector, OrbFeatures, SpecEmbedder):
     """One class for text embedders and CLIP image embedders: both load the same way."""
 
     def __init__(self, spec: ModelSpec, n_threads: int) -> None:

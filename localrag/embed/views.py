@@ -40,9 +40,12 @@ def figure_features(embedder: ImageEmbedder, img: Image.Image) -> Features:
     )
 
 
-def view_scores(feats: Features, vector: np.ndarray, fingerprint: str) -> float | None:
-    """The best similarity of a query vector to a figure's windows (None without usable views)."""
-    v = feats.views
-    if v is None or feats.views_model != fingerprint or v.ndim != 2 or v.shape[1] != len(vector):
+def view_scores(feats: Features, vectors: np.ndarray, fingerprint: str) -> float | None:
+    """The best similarity of a query vector (or rows of them) to a figure's windows.
+
+    None without usable views.
+    """
+    v, q = feats.views, np.atleast_2d(vectors)
+    if v is None or feats.views_model != fingerprint or v.ndim != 2 or v.shape[1] != q.shape[1]:
         return None
-    return float((v @ vector).max())
+    return max(float((v @ row).max()) for row in q)
