@@ -7,6 +7,9 @@ import numpy as np
 from PIL import Image
 
 WORK_SIDE = 800  # enough for ORB and edges; bigger photos only cost time
+# Dark mode or a negative: a median grey below this is read as light ink on a dark ground,
+# by every part of the image vector.
+DARK_BELOW = 110
 # The global vector, the ORB features and the hash of one image each start from its
 # grayscale: indexing a figure and its five view windows, or one query photo, computes it once
 # per image instead of two or three times. Images, not ids, are held: a freed id is reused.
@@ -35,7 +38,7 @@ def _ink_gray(img: Image.Image) -> np.ndarray:
     cum = None if s < 1 else levels(a)  # whole grey levels: statistics from a histogram, no sort
     if s < 1:
         g = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    dark = (np.median(g) if cum is None else quantile(cum, 0.5)) < 110
+    dark = (np.median(g) if cum is None else quantile(cum, 0.5)) < DARK_BELOW
     if dark:  # dark mode or a negative
         g = 255.0 - g
     if cum is None:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from localrag.embed.prepare import content_box, pad_square
+from localrag.embed.prepare import DARK_BELOW, content_box, pad_square
 
 SIDE = 16  # lightness map: where the ink lies
 COLOUR_SIDE = 8  # colour is coarser in a figure, and a grayscale photo has none of it
@@ -25,8 +25,6 @@ WORK = 400  # bigger photos only cost time: the result is 16 px across
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-# Dark mode or a negative: a median below this is read as light ink on a dark ground.
-DARK_BELOW = 110
 # A picture with no paper around it (a colour gradient, a shaded surface) has its median near
 # DARK_BELOW, and a lamp or a crop moves it across, which flips the sign of its lightness
 # map. A query photo whose median lies this close to it is searched with both readings.
