@@ -323,6 +323,8 @@ class Indexer:
             summary.warnings.extend(upgrade(self.state, self.store, self.blobs))
         if not self.state.has_keywords():
             self._guarded(self._rebuild_keywords)
+        elif not self.state.keyword_lengths():
+            self._guarded(self.state.rekey_keywords)  # the faster keyword search needs them
 
         def failed(err: IngestError) -> None:
             summary.failed.append((err.path, err.reason))

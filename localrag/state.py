@@ -52,11 +52,17 @@ CREATE TABLE IF NOT EXISTS keyword_docs (
 CREATE INDEX IF NOT EXISTS keyword_docs_by_source ON keyword_docs (source);
 CREATE VIRTUAL TABLE IF NOT EXISTS keyword USING fts5(body, tokenize='unicode61');
 CREATE VIRTUAL TABLE IF NOT EXISTS keyword_terms USING fts5vocab(keyword, 'row');
+CREATE VIRTUAL TABLE IF NOT EXISTS keyword_postings USING fts5vocab(keyword, 'instance');
 """
 # keyword: SQLite FTS5 over every chunk and figure text, pre-tokenized by retrieve.keyword,
 # written in the same transaction that commits a file, so it never disagrees with the files
 # table; keyword_docs maps its rowids to record ids and sources (FTS5 cannot look up by source).
 KeywordRow = tuple[str, str, int]  # record id, space-joined tokens, token count
+# The low bits of a keyword rowid hold the document's token count (capped), so a search reads
+# every length it needs from the posting lists alone; one lookup per matching document in a
+# table of lengths cost more than FTS5's whole ranking. Set by the meta key "keyword_rowids".
+LENGTH_BITS = 12
+LENGTH_MASK = (1 << LENGTH_BITS) - 1
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,7 @@ class State:
             if fresh:
                 self.set_meta("format", str(FORMAT))
                 self.set_meta("keyword", "1")  # empty and complete: every commit fills it
+                self.set_meta("keyword_rowids", "length")
             self.format = self._format()
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the index state ({exc})") from exc
@@ -294,11 +301,51 @@ class State:
         self.db.execute("DELETE FROM keyword_docs WHERE source=?", (source,))
 
     def _add_keywords(self, source: str, rows: list[KeywordRow]) -> None:
+        lengths = self.keyword_lengths()
+        if lengths:
+            top = self.db.execute("SELECT max(rowid) FROM keyword_docs").fetchone()[0] or 0
+            seq = (top >> LENGTH_BITS) + 1
         for rid, body, ntok in rows:
+            rowid = None
+            if lengths:
+                rowid, seq = (seq << LENGTH_BITS) | min(ntok, LENGTH_MASK), seq + 1
             cur = self.db.execute(
-                "INSERT INTO keyword_docs (id, source, ntok) VALUES (?,?,?)", (rid, source, ntok)
+                "INSERT INTO keyword_docs (rowid, id, source, ntok) VALUES (?,?,?,?)",
+                (rowid, rid, source, ntok),
             )
             self.db.execute("INSERT INTO keyword (rowid, body) VALUES (?,?)", (cur.lastrowid, body))
+
+    def keyword_lengths(self) -> bool:
+        """Whether keyword rowids carry their document's length (every index made since they do)."""
+        return self.meta("keyword_rowids") == "length"
+
+    def rekey_keywords(self) -> None:
+        """Give an older index's keyword rows length-carrying rowids, in one transaction.
+
+        New rowids start above every old one, so the old rows are read in rowid order, written
+        again under new rowids, and then deleted by range.
+        """
+        if self.keyword_lengths():
+            return
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('keyword_rowids', 'length')")
+            top = self.db.execute("SELECT max(rowid) FROM keyword_docs").fetchone()[0] or 0
+            at = 0
+            while True:
+                got = self.db.execute(
+                    "SELECT d.rowid, d.id, d.source, k.body, d.ntok FROM keyword_docs d "
+                    "JOIN keyword k ON k.rowid = d.rowid WHERE d.rowid > ? AND d.rowid <= ? "
+                    "ORDER BY d.rowid LIMIT 20000",
+                    (at, top),
+                ).fetchall()
+                if not got:
+                    break
+                at = got[-1][0]
+                for _, rid, source, body, ntok in got:
+                    self._add_keywords(source, [(rid, body, ntok)])
+            self.db.execute("DELETE FROM keyword WHERE rowid <= ?", (top,))
+            self.db.execute("DELETE FROM keyword_docs WHERE rowid <= ?", (top,))
+            self._bump()
 
     def has_keywords(self) -> bool:
         """Whether the keyword table covers every indexed file (false for indexes made before it)."""
@@ -309,6 +356,7 @@ class State:
         with self.db:
             self.db.execute("DELETE FROM keyword")
             self.db.execute("DELETE FROM keyword_docs")
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('keyword_rowids', 'length')")
             for source, rows in by_source.items():
                 self._add_keywords(source, rows)
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('keyword', '1')")

@@ -11,7 +11,7 @@ from conftest import SAMPLE, run
 from localrag.config import Settings
 from localrag.engine import Engine
 from localrag.retrieve.keyword import KeywordIndex, PersistentKeyword, keyword_row
-from localrag.state import State
+from localrag.state import LENGTH_MASK, State
 
 QUERIES = [
     "how do I replace the filter cartridge",
@@ -34,11 +34,14 @@ def _keyword(home: Path) -> tuple[KeywordIndex, PersistentKeyword, list[tuple[st
 
 def test_persistent_ranking_equals_in_memory_bm25(indexed_home: Path) -> None:
     memory, persistent, docs = _keyword(indexed_home / "data")
+    assert persistent.lengths  # a new index ranks from its posting lists
+    by_fts5 = PersistentKeyword(persistent.db)
     queries = QUERIES + [d[:60] for _, d in docs]
     for q in queries:
         a, b = memory.search(q, 40), persistent.search(q, 40)
         assert [round(s, 9) for _, s in a] == [round(s, 9) for _, s in b], q
         assert {i for i, _ in a} == {i for i, _ in b}, q
+        assert _same(by_fts5.search(q, 40), b), q
     assert persistent.search("zzzq xqxqx", 5) == []
     # the answerer weighs question words with the same idf
     assert dict(persistent.idf) == pytest.approx(memory.idf)
@@ -106,15 +109,17 @@ def _state_with(tmp_path: Path, texts: list[str]) -> State:
     return state
 
 
-def test_common_terms_only_score_documents_found_by_rarer_ones(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lengths", [False, True], ids=["fts5-rank", "postings"])
+def test_common_terms_only_score_documents_found_by_rarer_ones(tmp_path: Path, lengths: bool) -> None:
     filler = " ".join(f"w{j}" for j in range(30))
     texts = [f"fuse {'unit ' if i < 5 else ''}{filler}" for i in range(20)]  # long: "fuse" weighs less
     texts += ["unit unit unit short" for _ in range(150)]  # short, "unit" three times
     texts += [f"word{i} other" for i in range(830)]
     state = _state_with(tmp_path, texts)
     memory = KeywordIndex([(f"r{i:04d}", t) for i, t in enumerate(texts)])
-    exact = PersistentKeyword(state.db)
-    pruned = PersistentKeyword(state.db, common=100)  # "unit" (in 155) is common, "fuse" (in 20) is not
+    exact = PersistentKeyword(state.db, lengths=lengths)
+    # "unit" (in 155) is common, "fuse" (in 20) is not
+    pruned = PersistentKeyword(state.db, common=100, lengths=lengths)
 
     def fuse(rid: str) -> bool:
         return "fuse" in texts[int(rid[1:])]
@@ -132,3 +137,63 @@ def test_common_terms_only_score_documents_found_by_rarer_ones(tmp_path: Path) -
     assert [round(s, 9) for _, s in pruned.search("unit", 200)] == [
         round(s, 9) for _, s in memory.search("unit", 200)
     ]
+
+
+def _same(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> bool:
+    """The same scores in order and the same ids (ties may come in either order)."""
+    scores = [round(s, 9) for _, s in a] == [round(s, 9) for _, s in b]
+    return scores and {i for i, _ in a} == {i for i, _ in b}
+
+
+def _unkeyed(state: State) -> None:
+    """Give the keyword rows plain sequential rowids, as an index made before lengths were in them."""
+    with state.db:
+        rows = state.db.execute(
+            "SELECT d.id, d.source, k.body, d.ntok FROM keyword_docs d JOIN keyword k ON k.rowid = d.rowid "
+            "ORDER BY d.rowid"
+        ).fetchall()
+        state.db.execute("DELETE FROM keyword")
+        state.db.execute("DELETE FROM keyword_docs")
+        for n, (rid, source, body, ntok) in enumerate(rows, start=1):
+            state.db.execute("INSERT INTO keyword_docs VALUES (?,?,?,?)", (n, rid, source, ntok))
+            state.db.execute("INSERT INTO keyword (rowid, body) VALUES (?,?)", (n, body))
+        state.db.execute("DELETE FROM meta WHERE key='keyword_rowids'")
+
+
+def test_rowids_carry_lengths_and_rank_a_long_document_exactly(tmp_path: Path) -> None:
+    texts = [f"fuse {'w ' * i}" for i in range(40)] + ["fuse " + "pad " * 5000, "unit fuse", "other"]
+    state = _state_with(tmp_path, texts)
+    got = state.db.execute("SELECT rowid, ntok FROM keyword_docs").fetchall()
+    assert all(r & LENGTH_MASK == min(n, LENGTH_MASK) for r, n in got)
+    assert max(n for _, n in got) > LENGTH_MASK  # the padded one is capped
+    memory = KeywordIndex([(f"r{i:04d}", t) for i, t in enumerate(texts)])
+    want = memory.search("fuse unit", 50)
+    ranked = PersistentKeyword(state.db, lengths=True, pool=10)  # a pool smaller than the matches
+    assert [round(s, 9) for _, s in ranked.search("fuse unit", 5)] == [round(s, 9) for _, s in want[:5]]
+    everything = PersistentKeyword(state.db, lengths=True)
+    # the 5,001-token document is read as 4,095 tokens long only to choose the pool
+    assert _same(everything.search("fuse unit", 50), want)
+
+
+def test_an_older_index_is_searched_by_fts5_then_rekeyed_by_the_next_run(fresh_copy: Path) -> None:
+    home = fresh_copy / "data"
+    state = State(home / "state.sqlite")
+    _unkeyed(state)
+    state.close()
+    reader = Engine(Settings(data_dir=home)).retriever()
+    assert isinstance(reader.keyword, PersistentKeyword) and not reader.keyword.lengths
+    before = {q: reader.keyword.search(q, 20) for q in QUERIES}
+    n_before = State(home / "state.sqlite", readonly=True).db.execute("SELECT count(*) FROM keyword")
+    n_before = n_before.fetchone()
+    indexed = State(home / "state.sqlite", readonly=True).sources()
+    res = run(home, "index", *indexed)  # the same files, unchanged: only the rekeying
+    assert res.exit_code == 0, res.output
+    state = State(home / "state.sqlite", readonly=True)
+    assert state.keyword_lengths()
+    assert state.db.execute("SELECT count(*) FROM keyword").fetchone() == n_before
+    got = state.db.execute("SELECT rowid, ntok FROM keyword_docs").fetchall()
+    assert all(r & LENGTH_MASK == n for r, n in got)
+    reader = Engine(Settings(data_dir=home)).retriever()
+    assert reader.keyword.lengths
+    for q in QUERIES:
+        assert _same(reader.keyword.search(q, 20), before[q]), q

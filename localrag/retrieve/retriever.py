@@ -207,7 +207,7 @@ class Retriever:
         every document in the store (seconds at 100k chunks); its next `index` run fills the table.
         """
         if self.state.has_keywords():
-            return PersistentKeyword(self.state.db)
+            return PersistentKeyword(self.state.db, lengths=self.state.keyword_lengths())
         docs = [(i, d) for name in ("text", "figures") for i, d, _ in self.store.all_documents(name)]
         return KeywordIndex(docs)
 
