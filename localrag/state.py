@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 from localrag.errors import StoreError
@@ -133,7 +134,8 @@ class State:
             if fresh:
                 self.set_meta("format", str(FORMAT))
                 self.set_meta("keyword", "1")  # empty and complete: every commit fills it
-                self.set_meta("keyword_rowids", "length")
+                with self.db:
+                    self._mark_length_rowids()
             self.format = self._format()
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the index state ({exc})") from exc
@@ -319,6 +321,10 @@ class State:
         """Whether keyword rowids carry their document's length (every index made since they do)."""
         return self.meta("keyword_rowids") == "length"
 
+    def _mark_length_rowids(self) -> None:
+        """Record, inside the caller's transaction, that keyword rowids carry lengths."""
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('keyword_rowids', 'length')")
+
     def rekey_keywords(self) -> None:
         """Give an older index's keyword rows length-carrying rowids, in one transaction.
 
@@ -328,7 +334,7 @@ class State:
         if self.keyword_lengths():
             return
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('keyword_rowids', 'length')")
+            self._mark_length_rowids()
             top = self.db.execute("SELECT max(rowid) FROM keyword_docs").fetchone()[0] or 0
             at = 0
             while True:
@@ -341,8 +347,9 @@ class State:
                 if not got:
                     break
                 at = got[-1][0]
-                for _, rid, source, body, ntok in got:
-                    self._add_keywords(source, [(rid, body, ntok)])
+                # a file's rows are usually consecutive: about one call per file, not one per row
+                for source, rows in groupby(got, key=lambda r: r[2]):
+                    self._add_keywords(source, [(rid, body, ntok) for _, rid, _, body, ntok in rows])
             self.db.execute("DELETE FROM keyword WHERE rowid <= ?", (top,))
             self.db.execute("DELETE FROM keyword_docs WHERE rowid <= ?", (top,))
             self._bump()
@@ -356,7 +363,7 @@ class State:
         with self.db:
             self.db.execute("DELETE FROM keyword")
             self.db.execute("DELETE FROM keyword_docs")
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('keyword_rowids', 'length')")
+            self._mark_length_rowids()
             for source, rows in by_source.items():
                 self._add_keywords(source, rows)
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('keyword', '1')")

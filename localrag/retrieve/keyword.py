@@ -96,6 +96,10 @@ class FtsIdf(Mapping[str, float]):
             return int(self.db.execute("SELECT count(*) FROM keyword_terms").fetchone()[0])
 
 
+# what the rescoring reads of a document: its id, its tokens and their count
+_ROWS = "SELECT d.id, k.body, d.ntok FROM keyword k JOIN keyword_docs d ON d.rowid = k.rowid"
+
+
 def keyword_row(rid: str, text: str) -> tuple[str, str, int]:
     """What the persistent index stores for one record: its tokens, space-joined, and their count."""
     tokens = tokenize(text)
@@ -169,17 +173,11 @@ class PersistentKeyword:
             if self.lengths:
                 best = self._ranked(finders, idf)
                 marks = ",".join("?" * len(best))
-                for rid, body, ntok in self.db.execute(
-                    "SELECT d.id, k.body, d.ntok FROM keyword k JOIN keyword_docs d ON d.rowid = k.rowid "
-                    f"WHERE k.rowid IN ({marks})",
-                    best,
-                ):
+                for rid, body, ntok in self.db.execute(f"{_ROWS} WHERE k.rowid IN ({marks})", best):
                     rows[rid] = (body, ntok)
             for match in pools:
                 for rid, body, ntok in self.db.execute(
-                    "SELECT d.id, k.body, d.ntok FROM keyword k JOIN keyword_docs d ON d.rowid = k.rowid "
-                    "WHERE keyword MATCH ? ORDER BY rank LIMIT ?",
-                    (match, self.pool),
+                    f"{_ROWS} WHERE keyword MATCH ? ORDER BY rank LIMIT ?", (match, self.pool)
                 ):
                     rows[rid] = (body, ntok)
         scored = []
