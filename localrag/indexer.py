@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -495,17 +496,16 @@ class Indexer:
                 texts = [self._texts(item.part, item.descriptions) for _, item, _ in parts]
                 flat = [x for ts in texts for x in ts]
                 vecs = self.text_embedder.embed_texts(flat)
+                images = self._figure_images([[] if w.failed else it.part.figures for w, it, _ in parts])
             at = 0
-            for (work, item, first), ts in zip(parts, texts, strict=True):
+            for (work, item, first), ts, imgs in zip(parts, texts, images, strict=True):
                 part_vecs, at = vecs[at : at + len(ts)], at + len(ts)
                 if work.failed:
                     continue
-                try:
-                    with self._cpu:
-                        recs, keys = self._records(item.part, item.descriptions, first, ts, part_vecs)
-                except IngestError as err:
-                    self._fail(work, err, pending, summary, sink)
+                if isinstance(imgs, IngestError):
+                    self._fail(work, imgs, pending, summary, sink)
                     continue
+                recs, keys = self._records(item.part, item.descriptions, first, ts, part_vecs, imgs)
                 for name, rs in recs.items():
                     work.records[name].extend(rs)
                 work.keys |= keys
@@ -656,6 +656,40 @@ class Indexer:
             compose(f, d.body, d.ocr_text) for f, d in zip(doc.figures, descs, strict=True)
         ]
 
+    def _figure_images(self, parts: list[list[Figure]]) -> list[list[tuple[np.ndarray, str]] | IngestError]:
+        """Per part, each figure's image vector and stored crop key; or why the part failed.
+
+        The builtin image embedders, ORB and PNG encoding each keep one core busy, in C that
+        releases the GIL, so they run a figure per thread. A model (CLIP) embeds a part per call.
+        """
+        emb = self.image_embedder
+
+        def one(fig: Figure) -> tuple[np.ndarray, str] | IngestError:
+            try:
+                return emb.embed_images([fig.image])[0], self._save_figure(fig)
+            except IngestError as err:
+                return err
+
+        def batch(figs: list[Figure]) -> list[tuple[np.ndarray, str]] | IngestError:
+            try:
+                vecs = emb.embed_images([f.image for f in figs])
+                return [(v, self._save_figure(f)) for v, f in zip(vecs, figs, strict=True)]
+            except IngestError as err:
+                return err
+
+        flat = [f for figs in parts for f in figs]
+        threads = max(1, self.settings.n_threads)
+        if not emb.per_image or threads == 1 or len(flat) <= 1:
+            return [batch(figs) for figs in parts]
+        with ThreadPoolExecutor(threads, thread_name_prefix="localrag-figures") as pool:
+            done = iter(list(pool.map(one, flat)))
+        out: list[list[tuple[np.ndarray, str]] | IngestError] = []
+        for figs in parts:
+            got = [next(done) for _ in figs]
+            err = next((g for g in got if isinstance(g, IngestError)), None)
+            out.append(err if err is not None else got)  # type: ignore[arg-type]
+        return out
+
     def _records(
         self,
         doc: ParsedDocument,
@@ -663,11 +697,13 @@ class Indexer:
         first_chunk: int,
         texts: list[str],
         text_vecs: np.ndarray,
+        images: list[tuple[np.ndarray, str]],
     ) -> tuple[dict[str, list[Record]], set[str]]:
         """Every record of a document part, and the blob keys they use (written by now).
 
         first_chunk: how many chunks earlier parts had, so chunk ids number the whole document.
         texts, text_vecs: the part's texts (see _texts) and their vectors, embedded with other parts.
+        images: each figure's image vector and crop key (see _figure_images).
         """
         fig_texts = texts[len(doc.chunks) :]
         keys: set[str] = set()
@@ -682,10 +718,8 @@ class Indexer:
             rid = content_id(doc.source, doc.file_sha, ch.page, first_chunk + i, ch.text)
             text_recs.append(Record(rid, text_vecs[i], ch.text, meta))
         fig_recs, img_recs = [], []
-        img_vecs = self.image_embedder.embed_images([f.image for f in doc.figures])
-        for j, (fig, desc) in enumerate(zip(doc.figures, descs, strict=True)):
+        for j, (fig, desc, (img_vec, image_key)) in enumerate(zip(doc.figures, descs, images, strict=True)):
             fid = content_id(doc.source, "figure", fig.index, fig.image_sha)
-            image_key = self._save_figure(fig)
             keys.update((image_key, features_key(image_key)))
             meta = {
                 "source": doc.source,
@@ -699,7 +733,7 @@ class Indexer:
                 "image": image_key,
             }
             fig_recs.append(Record(fid, text_vecs[len(doc.chunks) + j], fig_texts[j], meta))
-            img_recs.append(Record(fid, img_vecs[j], fig_texts[j], meta))
+            img_recs.append(Record(fid, img_vec, fig_texts[j], meta))
         return {"text": text_recs, "figures": fig_recs, "figure_images": img_recs}, keys
 
     def _save_figure(self, fig: Figure) -> str:

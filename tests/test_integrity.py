@@ -133,6 +133,29 @@ def test_truncated_blob_is_found_and_rewritten(tmp_path):
     assert check(data)[0] == 0
 
 
+def test_threads_writing_one_blob_at_once_leave_it_whole(tmp_path):
+    import threading
+
+    blobs = Blobs(tmp_path / "blobs")
+    img = diagram(7)
+    start, errors = threading.Barrier(4), []
+
+    def write() -> None:
+        start.wait()
+        for _ in range(10):
+            try:
+                blobs.put_png("ab/cd.png", img, force=True)
+            except Exception as exc:  # reported below: a thread's exception is otherwise lost
+                errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and list(blobs.files()) == ["ab/cd.png"] and blobs.valid("ab/cd.png")
+
+
 def test_non_utf8_file_name_is_indexed(tmp_path):
     if sys.platform == "darwin":
         pytest.skip("macOS file systems refuse names that are not UTF-8")

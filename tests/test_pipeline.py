@@ -244,3 +244,61 @@ def test_cpu_bound_describing_and_embedding_take_turns(tmp_path, monkeypatch):
     summary = engine.index([docs])
     assert len(summary.indexed) == 2 and summary.described >= 7
     assert not [o for o in overlaps if "load" not in o], overlaps
+
+
+def _image_vectors_and_views(data: Path) -> dict:
+    import chromadb
+    import numpy as np
+    from chromadb.config import Settings as ChromaSettings
+
+    from localrag.embed.orb import features_path
+
+    client = chromadb.PersistentClient(
+        str(data / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    got = client.get_collection("figure_images").get(include=["embeddings", "metadatas"])
+    out = {}
+    for i, v, m in zip(got["ids"], got["embeddings"], got["metadatas"], strict=True):
+        with np.load(features_path(data / "blobs" / str(m["image"]))) as z:
+            views = z["views"].tobytes(), z["descriptors"].tobytes(), int(z["phash"])
+        out[i] = (np.asarray(v, np.float32).tobytes(), views, m["image"])
+    return out
+
+
+def test_figures_embedded_in_threads_get_what_one_thread_gives(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs / "a.pdf")
+    shutil.copy(QUERY_PHOTO, docs / "b.jpg")
+    one = Engine(Settings(data_dir=tmp_path / "one", n_threads=1)).index([docs])
+    three = Engine(Settings(data_dir=tmp_path / "three", n_threads=3)).index([docs])
+    assert one.figures == three.figures >= 7 and not one.failed and not three.failed
+    assert _records(tmp_path / "one") == _records(tmp_path / "three")
+    assert _image_vectors_and_views(tmp_path / "one") == _image_vectors_and_views(tmp_path / "three")
+
+
+def test_a_figure_that_cannot_be_embedded_fails_its_own_file_only(tmp_path, monkeypatch):
+    from PIL import Image
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs / "a.pdf")
+    shutil.copy(QUERY_PHOTO, docs / "b.jpg")
+    with Image.open(QUERY_PHOTO) as im:
+        bad_size = im.size
+    engine = Engine(Settings(data_dir=tmp_path / "data", n_threads=2))
+    embedder = engine.components.image_embedder
+    assert embedder.per_image  # so figures of both files are embedded in one threaded batch
+    real = embedder.embed_images
+
+    def refuses_the_photo(images):
+        if any(im.size == bad_size for im in images):
+            raise IngestError(docs / "b.jpg", "cannot embed its image")
+        return real(images)
+
+    monkeypatch.setattr(embedder, "embed_images", refuses_the_photo)
+    summary = engine.index([docs])
+    assert [(Path(p).name, r) for p, r in summary.failed] == [("b.jpg", "cannot embed its image")]
+    assert [Path(s).name for s in summary.indexed] == ["a.pdf"]
+    report, _ = engine.check()
+    assert report.ok, report

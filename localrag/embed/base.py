@@ -37,6 +37,9 @@ class ImageEmbedder(Protocol):
     fingerprint: str
     dim: int
     supports_text: bool
+    # True when each image is a single-core job in C that releases the GIL (the builtin
+    # embedders): the indexer then embeds several figures at once, one per thread
+    per_image: bool
 
     def embed_images(self, images: list[Image.Image]) -> np.ndarray:
         """Return an (n, dim) float32 array of L2-normalised vectors."""

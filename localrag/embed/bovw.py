@@ -61,6 +61,7 @@ class HybridImageEmbedder:
     """The default image embedder: no learned weights, robust to what photos do to figures."""
 
     supports_text = False
+    per_image = True
 
     def __init__(self, fingerprint: str, tone_weight: float = 0.0) -> None:
         """The fingerprint comes from the registry entry; tone_weight 0 leaves the tone part out."""

@@ -61,6 +61,7 @@ class EdgeDescriptorEmbedder(OneQueryVector, OrbFeatures):
     """The builtin image embedder of the default profile (no weights, no text side)."""
 
     supports_text = False
+    per_image = True
     dim = DIM
 
     def __init__(self, fingerprint: str) -> None:

@@ -6,6 +6,7 @@ sub-windows, so a photo of part of a figure can be shortlisted by the part it sh
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,13 @@ class Features:
     phash: int | None = None
 
 
-_orb = cv2.ORB_create(nfeatures=1500, fastThreshold=12)
+_local = threading.local()  # one detector per thread: the indexer finds features in several at once
+
+
+def _orb() -> cv2.ORB:
+    if not hasattr(_local, "orb"):
+        _local.orb = cv2.ORB_create(nfeatures=1500, fastThreshold=12)
+    return _local.orb
 
 
 def features(img: Image.Image) -> Features:
@@ -44,7 +51,7 @@ def features(img: Image.Image) -> Features:
     # small query photos are upsampled too: ORB finds almost nothing below ~300 px
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
     g8 = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
-    kps, desc = _orb.detectAndCompute(g8, None)
+    kps, desc = _orb().detectAndCompute(g8, None)
     pts = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
     return Features(pts, desc, (g8.shape[1], g8.shape[0]))
 

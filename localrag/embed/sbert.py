@@ -31,6 +31,7 @@ class SentenceTransformerEmbedder(OneQueryVector, OrbFeatures, SpecEmbedder):
         """Remember the spec; the model loads on first use."""
         super().__init__(spec, n_threads)
         self.supports_text = True
+        self.per_image = False  # a batch per call: a GPU (or torch's own threads) does better
         self._model: object | None = None
 
     @property

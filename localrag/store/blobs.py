@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -82,7 +83,8 @@ class Blobs:
         return key
 
     def _atomic(self, dst: Path, write: Callable[[Path], object]) -> None:
-        tmp = dst.with_name(f"{dst.name}{TMP_MARK}{os.getpid()}{dst.suffix}")
+        # per thread too: the indexer writes figures from several threads at once
+        tmp = dst.with_name(f"{dst.name}{TMP_MARK}{os.getpid()}-{threading.get_ident()}{dst.suffix}")
         try:
             dst.parent.mkdir(parents=True, exist_ok=True)
             write(tmp)
