@@ -302,3 +302,57 @@ def test_a_figure_that_cannot_be_embedded_fails_its_own_file_only(tmp_path, monk
     assert [Path(s).name for s in summary.indexed] == ["a.pdf"]
     report, _ = engine.check()
     assert report.ok, report
+
+
+def test_figures_in_threads_compute_each_image_once(tmp_path, monkeypatch):
+    """A figure and its five view windows: one grayscale and one ORB pass each, however many threads."""
+    import localrag.embed.bovw
+    import localrag.embed.prepare
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(SAMPLE, docs / "a.pdf")
+    shutil.copy(QUERY_PHOTO, docs / "b.jpg")
+    calls = {"gray": 0, "orb": 0}
+    lock = threading.Lock()
+
+    def counted(kind, fn):
+        def run(img):
+            with lock:
+                calls[kind] += 1
+            time.sleep(0.002)  # let the other thread's figure interleave with this one's
+            return fn(img)
+
+        return run
+
+    prepare, bovw = localrag.embed.prepare, localrag.embed.bovw
+    monkeypatch.setattr(prepare, "_ink_gray", counted("gray", prepare._ink_gray))
+    monkeypatch.setattr(bovw, "features", counted("orb", bovw.features))
+    summary = Engine(Settings(data_dir=tmp_path / "data", n_threads=2)).index([docs])
+    assert summary.figures >= 7 and not summary.failed
+    assert calls == {"gray": 6 * summary.figures, "orb": 6 * summary.figures}
+
+
+def test_recent_results_are_kept_per_thread():
+    from PIL import Image
+
+    from localrag.embed.prepare import Recent
+
+    made: list[int] = []
+    recent = Recent(lambda im: made.append(id(im)) or im.size, size=6)
+    both = threading.Barrier(2)
+
+    def figure(n: int) -> None:
+        images = [Image.new("L", (10 + n, 10 + i)) for i in range(6)]  # a figure and five windows
+        for im in images:
+            recent(im)
+            both.wait()  # the other thread's images arrive in between
+        for im in images:
+            assert recent(im) == im.size
+
+    threads = [threading.Thread(target=figure, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 12  # a list shared by both threads would have dropped and remade some

@@ -19,6 +19,7 @@ from localrag.embed.base import l2norm
 from localrag.embed.descriptor import DIM as EDGE_DIM
 from localrag.embed.descriptor import describe
 from localrag.embed.orb import Features, features
+from localrag.embed.prepare import Recent
 from localrag.embed.tone import DIM as TONE_DIM
 from localrag.embed.tone import readings as tone_readings
 
@@ -68,19 +69,14 @@ class HybridImageEmbedder:
         self.fingerprint = fingerprint
         self.tone_weight = tone_weight
         self.dim = EDGE_DIM + len(vocabulary()[0]) + (TONE_DIM if tone_weight else 0)
-        self._recent: list[tuple[Image.Image, Features]] = []
+        self._recent = Recent(features, RECENT)
 
     def features(self, img: Image.Image) -> Features:
         """ORB features, remembered for recent images so verification and indexing reuse them.
 
         The images themselves are held, not their ids: a freed image's id is soon reused.
         """
-        for seen, f in self._recent:
-            if seen is img:
-                return f
-        f = features(img)
-        self._recent = [*self._recent[-(RECENT - 1) :], (img, f)]
-        return f
+        return self._recent(img)
 
     def embed_images(self, images: list[Image.Image]) -> np.ndarray:
         """One vector per image."""

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
 import cv2
 import numpy as np
 from PIL import Image
+
+V = TypeVar("V")
 
 WORK_SIDE = 800  # enough for ORB and edges; bigger photos only cost time
 # Dark mode or a negative: a median grey below this is read as light ink on a dark ground,
@@ -14,19 +20,43 @@ DARK_BELOW = 110
 # grayscale: indexing a figure and its five view windows, or one query photo, computes it once
 # per image instead of two or three times. Images, not ids, are held: a freed id is reused.
 RECENT = 8
-_recent: list[tuple[Image.Image, np.ndarray]] = []
+
+
+class Recent(Generic[V]):
+    """What a function gave for each thread's last few images, found by identity.
+
+    Per thread: the indexer works on several figures at once, each with five view windows,
+    and one shared list of 8 dropped a figure's result before its last use.
+    """
+
+    def __init__(self, make: Callable[[Image.Image], V], size: int = RECENT) -> None:
+        """Remember make's results for the last `size` images of each thread."""
+        self.make, self.size = make, size
+        self._local = threading.local()
+
+    def __call__(self, img: Image.Image) -> V:
+        """make(img), computed once while img is among this thread's recent images."""
+        seen: list[tuple[Image.Image, V]] = getattr(self._local, "items", [])
+        for im, value in seen:
+            if im is img:
+                return value
+        value = self.make(img)
+        self._local.items = [*seen[-(self.size - 1) :], (img, value)]
+        return value
+
+
+def _shared_gray(img: Image.Image) -> np.ndarray:
+    g = _ink_gray(img)
+    g.setflags(write=False)  # shared by every caller of the same image
+    return g
+
+
+_recent_gray = Recent(_shared_gray)
 
 
 def ink_gray(img: Image.Image) -> np.ndarray:
     """uint8 grayscale with dark ink on white (read-only; recent images are remembered)."""
-    global _recent
-    for seen, g in _recent:
-        if seen is img:
-            return g
-    g = _ink_gray(img)
-    g.setflags(write=False)  # shared by every caller of the same image
-    _recent = [*_recent[-(RECENT - 1) :], (img, g)]
-    return g
+    return _recent_gray(img)
 
 
 def _ink_gray(img: Image.Image) -> np.ndarray:
