@@ -31,16 +31,31 @@ if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
 fi
 
 # llama.cpp gets CUDA only where a GPU answers: a CUDA build on a CPU-only box takes an
-# hour and gives nothing.
-if ! "$VENV/bin/python" -c "import llama_cpp" >/dev/null 2>&1; then
-  if [ "$has_gpu" = 1 ] && command -v nvcc >/dev/null 2>&1; then
-    export CMAKE_ARGS="${CMAKE_ARGS:-} -DGGML_CUDA=on"
-    echo "setup: building llama-cpp-python with CUDA"
-  else
-    echo "setup: building llama-cpp-python for CPU (takes a few minutes)"
+# hour and gives nothing. The CPU code is built for x86-64-v3 (AVX2, FMA, F16C), not for
+# the building host: a native build also emits AVX-512 and AMX paths, which die with
+# "Illegal instruction" on a machine (or a VM host) that lacks them or will not grant the
+# AMX tile state. pip's own wheel cache ignores CMAKE_ARGS and would hand back a wheel
+# built with other flags, so the wheel is built into a cache keyed by those flags.
+llama_args="-DGGML_NATIVE=OFF"
+if [ "$has_gpu" = 1 ] && command -v nvcc >/dev/null 2>&1; then
+  llama_args="$llama_args -DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=native"
+fi
+llama_args="$llama_args ${CMAKE_ARGS:-}"
+llama_key="$(printf '%s %s %s' "0.3.36" "$(uname -m)" "$llama_args" | sha256sum | cut -c1-16)"
+llama_stamp="$VENV/.localrag-llama-cpp"
+if ! "$VENV/bin/python" -c "import llama_cpp" >/dev/null 2>&1 ||
+  [ "$(cat "$llama_stamp" 2>/dev/null)" != "$llama_key" ]; then
+  wheels="${XDG_CACHE_HOME:-$HOME/.cache}/localrag/wheels/llama-cpp-python-$llama_key"
+  if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    echo "setup: building llama-cpp-python ($llama_args; takes a few minutes)"
+    mkdir -p "$wheels"
+    CMAKE_ARGS="$llama_args" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
+      "$VENV/bin/python" -m pip wheel --disable-pip-version-check -q --no-cache-dir --no-deps \
+      -w "$wheels" "llama-cpp-python==0.3.36"
   fi
-  export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
-  "${pip[@]}" "llama-cpp-python==0.3.36"
+  "${pip[@]}" --force-reinstall --no-deps "$wheels"/llama_cpp_python-*.whl
+  "${pip[@]}" "llama-cpp-python==0.3.36"  # its dependencies, from the index
+  echo "$llama_key" >"$llama_stamp"
 fi
 
 # The web page's end-to-end test drives Debian's chromium through chromium-driver.
