@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import threading
@@ -100,9 +101,9 @@ class OcrEngine:
 
 
 _ARENA_LOCK = threading.Lock()
-_ARENA: list[bool] = []  # whether the process's shared arena could be registered, once tried
 
 
+@functools.cache  # once per process: whether the shared arena could be registered
 def _register_arena(ort: object) -> bool:
     """Register the CPU arena that sessions asking for the environment's allocators share."""
     try:
@@ -142,9 +143,7 @@ def _memory_arena() -> Iterator[None]:
         return opts
 
     with _ARENA_LOCK:
-        if not _ARENA:
-            _ARENA.append(_register_arena(ort))
-        if not _ARENA[0]:
+        if not _register_arena(ort):
             yield
             return
         OrtInferSession._init_sess_opts = staticmethod(shared)
