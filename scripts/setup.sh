@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 VENV="${LOCALRAG_VENV:-.venv}"
 PY="${PYTHON:-python3}"
 stamp="$VENV/.localrag-setup"
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+want="$( (cat pyproject.toml scripts/setup.sh; echo "${CMAKE_ARGS:-}") | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -43,8 +43,11 @@ fi
 llama_args="$llama_args ${CMAKE_ARGS:-}"
 llama_key="$(printf '%s %s %s' "0.3.36" "$(uname -m)" "$llama_args" | sha256sum | cut -c1-16)"
 llama_stamp="$VENV/.localrag-llama-cpp"
-if ! "$VENV/bin/python" -c "import llama_cpp" >/dev/null 2>&1 ||
-  [ "$(cat "$llama_stamp" 2>/dev/null)" != "$llama_key" ]; then
+# Rebuilt when missing, when built before this rule (natively), or when CMAKE_ARGS asks
+# for other flags; a plain run keeps whichever build the last CMAKE_ARGS chose.
+have="$(cat "$llama_stamp" 2>/dev/null || true)"
+if ! "$VENV/bin/python" -c "import llama_cpp" >/dev/null 2>&1 || [ -z "$have" ] ||
+  { [ -n "${CMAKE_ARGS:-}" ] && [ "$have" != "$llama_key" ]; }; then
   wheels="${XDG_CACHE_HOME:-$HOME/.cache}/localrag/wheels/llama-cpp-python-$llama_key"
   if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
     echo "setup: building llama-cpp-python ($llama_args; takes a few minutes)"
@@ -53,6 +56,7 @@ if ! "$VENV/bin/python" -c "import llama_cpp" >/dev/null 2>&1 ||
       "$VENV/bin/python" -m pip wheel --disable-pip-version-check -q --no-cache-dir --no-deps \
       -w "$wheels" "llama-cpp-python==0.3.36"
   fi
+  echo "setup: installing llama-cpp-python from $wheels"
   "${pip[@]}" --force-reinstall --no-deps "$wheels"/llama_cpp_python-*.whl
   "${pip[@]}" "llama-cpp-python==0.3.36"  # its dependencies, from the index
   echo "$llama_key" >"$llama_stamp"
