@@ -8,6 +8,7 @@ import io
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -232,23 +233,7 @@ class LlamaModel(ChatModel):
                 self.before_load(self)
             from llama_cpp import Llama
 
-            p = self.spec.llama
-            kwargs: dict[str, Any] = {
-                "model_path": str(path),
-                "n_ctx": self.n_ctx,
-                "n_batch": p.n_batch,
-                "n_ubatch": p.ubatch,
-                "n_threads": self.n_threads,
-                "n_threads_batch": self.n_threads_batch,
-                "n_gpu_layers": p.n_gpu_layers,
-                "main_gpu": p.main_gpu,
-                "seed": p.seed,
-                "verbose": self.verbose,
-            }
-            if p.tensor_split:
-                kwargs["tensor_split"] = list(p.tensor_split)
-            if p.flash_attn:
-                kwargs["flash_attn"] = True
+            kwargs = self.load_kwargs(path)
             self.check_image_batch()
             handler = self._handler()
             if handler is not None:
@@ -259,6 +244,27 @@ class LlamaModel(ChatModel):
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(f"model {self.spec.id!r}: llama.cpp cannot load {path}: {exc}") from exc
         return self._llm
+
+    def load_kwargs(self, path: Path) -> dict[str, Any]:
+        """What llama_cpp.Llama gets for the text model (a chat handler aside): plain JSON values."""
+        p = self.spec.llama
+        kwargs: dict[str, Any] = {
+            "model_path": str(path),
+            "n_ctx": self.n_ctx,
+            "n_batch": p.n_batch,
+            "n_ubatch": p.ubatch,
+            "n_threads": self.n_threads,
+            "n_threads_batch": self.n_threads_batch,
+            "n_gpu_layers": p.n_gpu_layers,
+            "main_gpu": p.main_gpu,
+            "seed": p.seed,
+            "verbose": self.verbose,
+        }
+        if p.tensor_split:
+            kwargs["tensor_split"] = list(p.tensor_split)
+        if p.flash_attn:
+            kwargs["flash_attn"] = True
+        return kwargs
 
     def chat(
         self,
