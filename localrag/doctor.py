@@ -7,12 +7,15 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localrag.config import Settings
 from localrag.errors import LocalragError
 from localrag.gpu import gpus
-from localrag.registry import ModelSpec, verify_spec
+from localrag.registry import verify_spec
+
+if TYPE_CHECKING:
+    from localrag.llm import LlamaModel
 
 
 def backend() -> dict[str, Any]:
@@ -26,12 +29,11 @@ def backend() -> dict[str, Any]:
     }
 
 
-def offload_plan(spec: ModelSpec, gpu_offload: bool, free_mib: int | None, n_threads: int) -> dict[str, Any]:
+def offload_plan(model: LlamaModel, gpu_offload: bool, free_mib: int | None) -> dict[str, Any]:
     """Expected VRAM and whether all layers will be on the GPU."""
     from localrag.gguf_info import block_count
-    from localrag.llm import LlamaModel
 
-    model = LlamaModel(spec, n_threads)
+    spec = model.spec
     ngl = spec.llama.n_gpu_layers
     path = spec.path()
     layers = block_count(path) if path is not None and path.exists() else None
@@ -74,7 +76,7 @@ REBUILD = (
 
 def llama_runs(kwargs: dict[str, Any], timeout_s: float = 300.0) -> dict[str, Any]:
     """Whether llama.cpp loads the model and decodes a few tokens here, tried in a child process."""
-    args = {**kwargs, "n_ctx": min(int(kwargs.get("n_ctx", 512)), 512), "verbose": False}
+    args = {**kwargs, "n_ctx": min(kwargs["n_ctx"], 512), "verbose": False}
     return child_runs([sys.executable, "-c", _DECODE, json.dumps(args)], timeout_s)
 
 
@@ -138,15 +140,16 @@ def report(settings: Settings, decode: bool = True) -> dict[str, Any]:
         if spec.remote:
             offload = "remote: " + ", ".join(spec.endpoints)
         elif role in ("generator", "describer") and status != "missing":
+            from localrag.llm import LlamaModel
+
+            model = LlamaModel(spec, settings.n_threads)
             try:
-                plan = offload_plan(spec, be["gpu_offload"], free, settings.n_threads)
+                plan = offload_plan(model, be["gpu_offload"], free)
                 offload = plan["text"]
             except LocalragError as exc:  # one unreadable model is a finding, not the end of the report
                 offload, runs = "unreadable", {"ok": False, "text": str(exc)}
             if plan is not None and decode and status != "TAMPERED":
-                from localrag.llm import LlamaModel
-
-                runs = llama_runs(LlamaModel(spec, settings.n_threads).load_kwargs(spec.require_path()))
+                runs = llama_runs(model.load_kwargs(spec.require_path()))
         models.append(
             {
                 "role": role,

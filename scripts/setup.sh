@@ -57,8 +57,8 @@ if ! "$VENV/bin/python" -c "import llama_cpp" >/dev/null 2>&1 || [ -z "$have" ] 
       -w "$wheels" "llama-cpp-python==0.3.36"
   fi
   echo "setup: installing llama-cpp-python from $wheels"
+  # its dependencies come with localrag's own, below
   "${pip[@]}" --force-reinstall --no-deps "$wheels"/llama_cpp_python-*.whl
-  "${pip[@]}" "llama-cpp-python==0.3.36"  # its dependencies, from the index
   echo "$llama_key" >"$llama_stamp"
 fi
 
