@@ -139,6 +139,10 @@ def report(settings: Settings, decode: bool = True) -> dict[str, Any]:
         offload = "cpu"
         if spec.remote:
             offload = "remote: " + ", ".join(spec.endpoints)
+        elif role == "ocr":
+            from localrag.describe.ocr_openvino import runtime_text
+
+            offload = f"cpu ({runtime_text(spec.ocr.runtime)})"
         elif role in ("generator", "describer") and status != "missing":
             from localrag.llm import LlamaModel
 

@@ -27,7 +27,10 @@ def test_doctor_decodes_with_the_generator_in_a_child_process(tmp_path: Path) ->
 def test_doctor_can_skip_decoding(tmp_path: Path) -> None:
     res = run(tmp_path / "data", "doctor", "--json", "--no-decode")
     assert res.exit_code == 0, res.output
-    assert _generator(json.loads(res.stdout))["runs"] is None
+    rep = json.loads(res.stdout)
+    assert _generator(rep)["runs"] is None
+    ocr = next(m for m in rep["models"] if m["role"] == "ocr")
+    assert ocr["offload"].startswith("cpu (openvino 20")  # the OCR models' runtime is named
 
 
 def _with_generator(tmp_path: Path, gguf_path: Path) -> Path:

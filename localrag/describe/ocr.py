@@ -13,7 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 
+from localrag.allocator import give_back
 from localrag.describe.base import Description, LocalDescriber, Progress, prompt_hash
+from localrag.describe.ocr_openvino import openvino_sessions
 from localrag.errors import ModelError
 from localrag.ingest.base import Figure
 from localrag.registry import ModelSpec
@@ -40,7 +42,8 @@ class OcrEngine:
         except ImportError as exc:
             raise ModelError("rapidocr-onnxruntime is not installed") from exc
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        with _memory_arena():
+        runtime = openvino_sessions() if self.spec.ocr.runtime == "openvino" else contextlib.nullcontext()
+        with _memory_arena(), runtime:
             return RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, **options)
 
     def _load(self) -> object:
@@ -70,7 +73,7 @@ class OcrEngine:
         RapidOCR's small convolutions scale poorly across intra-op threads; whole images in
         parallel keep every core busy (ONNX Runtime releases the GIL while it runs).
         """
-        if self.n_threads <= 1 or len(images) <= 1:
+        if self.n_threads <= 1:
             return [self.read(im) for im in images]
         if self._workers is None:
             self._workers = queue.Queue()
@@ -85,8 +88,11 @@ class OcrEngine:
             finally:
                 workers.put(engine)
 
-        with ThreadPoolExecutor(self.n_threads, thread_name_prefix="localrag-ocr") as pool:
-            return list(pool.map(one, images))
+        try:
+            with ThreadPoolExecutor(self.n_threads, thread_name_prefix="localrag-ocr") as pool:
+                return list(pool.map(one, images))
+        finally:
+            give_back()  # each thread's freed detection buffers, before the next stage allocates
 
     def _read(self, engine: object, image: Image.Image) -> str:
         img = image.convert("RGB")
