@@ -161,6 +161,8 @@ class OnnxTextEmbedder(SpecEmbedder):
         opts.intra_op_num_threads = self.n_threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # waiting threads sleep instead of spinning: OCR, parsing and figure vectors need the cores
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # a truncated or foreign file: export again next time
