@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import SAMPLE
@@ -96,3 +100,19 @@ def test_without_openvino_the_onnx_runtime_sessions_stand(monkeypatch: pytest.Mo
     monkeypatch.setattr(ocr_openvino, "_core", missing)
     engine = _engine("openvino")._new(1)
     assert all(isinstance(m, OrtInferSession) for m in _models(engine))
+
+
+def test_openvino_is_imported_without_its_telemetry(tmp_path: Path):
+    # openvino's import sends a usage event and writes a client id under ~/intel unless told not to
+    code = (
+        "import sys\n"
+        "from localrag.describe.ocr_openvino import _core, openvino_version\n"
+        "assert openvino_version()\n"
+        "_core()\n"
+        "assert sys.modules.get('openvino_telemetry') is None, sys.modules.get('openvino_telemetry')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    env["HOME"] = str(tmp_path)
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "intel").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,21 +29,33 @@ _NAME = "OrtInferSession"
 _BUILD_LOCK = threading.Lock()
 
 
+def _openvino() -> Any:
+    """The openvino package, imported so that it cannot report its use over the network.
+
+    Importing openvino sends a usage event to Google Analytics through openvino-telemetry
+    (and writes a client id under ~/intel) unless a consent file declines it. With that module
+    unimportable, openvino uses its own stub, which does nothing.
+    """
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+    import openvino
+
+    return openvino
+
+
 @functools.cache
 def _core() -> Any:
     """One OpenVINO runtime per process (it caches what every compiled model shares)."""
-    import openvino
-
-    return openvino.Core()
+    return _openvino().Core()
 
 
 def openvino_version() -> str | None:
     """The OpenVINO runtime's version, or None where it cannot be imported."""
     try:
-        import openvino
+        ov = _openvino()
     except ImportError:
         return None
-    return str(openvino.get_version()).split("-")[0]
+    return str(ov.get_version()).split("-")[0]
 
 
 def runtime_text(wanted: str) -> str:
