@@ -85,7 +85,7 @@ def main() -> int:
     for mode in MODES:
         mine = [r for r in runs if r["mode"] == mode]
         report["median"][mode] = {
-            k: statistics.median(r[k] for r in mine)
+            k: round(statistics.median(r[k] for r in mine), 2)
             for k in ("wall_s", "user_s", "sys_s", "minor_faults", "peak_rss_mib")
         }
     report["same_text"] = len({r["texts_sha256"] for r in runs}) == 1
